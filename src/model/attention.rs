@@ -1,0 +1,163 @@
+//! Multi-head attention (official `models/attention.py`; HF `DetrAttention` and `ConditionalDetrAttention`).
+//!
+//! [`DetrAttention`] is the encoder's self-attention: its own q/k/v projections, positions added to queries
+//! and keys. [`ConditionalAttention`] is the decoder's: the layer projects queries, keys and values itself
+//! (paper §3.3) and this module only attends and applies `out_proj`. In cross-attention the per-head query
+//! and key are the concatenation `[c_h, p_h]` of a content and a spatial part, so the q/k head dimension
+//! (2d/M) differs from the value head dimension (d/M); the scale is `1/sqrt(q/k head dim)` either way.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Bool, Device, Tensor};
+
+/// Added to the scores of padding keys: far below any real score, yet finite on every backend.
+const MASKED_SCORE: f32 = -1.0e9;
+
+/// A linear layer with Xavier-uniform weights, as the official transformer initialises its projections.
+pub(crate) fn xavier_linear(d_input: usize, d_output: usize, device: &Device) -> Linear {
+    LinearConfig::new(d_input, d_output)
+        .with_initializer(Initializer::XavierUniform { gain: 1.0 })
+        .init(device)
+}
+
+/// `[B, L, H·dh]` → `[B, H, L, dh]`
+pub fn split_heads(x: Tensor<3>, heads: usize) -> Tensor<4> {
+    let [b, l, d] = x.dims();
+    x.reshape([b, l, heads, d / heads]).swap_dims(1, 2)
+}
+
+/// `[B, H, L, dh]` → `[B, L, H·dh]`
+pub fn merge_heads(x: Tensor<4>) -> Tensor<3> {
+    let [b, h, l, dh] = x.dims();
+    x.swap_dims(1, 2).reshape([b, l, h * dh])
+}
+
+/// Attention probabilities `softmax(q·kᵀ / sqrt(dh))` with padding keys masked out.
+///
+/// # Shapes
+/// - q: `[B, H, Lq, dh]`, k: `[B, H, Lk, dh]`, key_padding: `[B, 1, 1, Lk]` (true = padding)
+/// - output: `[B, H, Lq, Lk]`
+pub fn attention_probs(q: Tensor<4>, k: Tensor<4>, key_padding: Option<&Tensor<4, Bool>>) -> Tensor<4> {
+    let [b, h, lq, dh] = q.dims();
+    let lk = k.dims()[2];
+    let scores = (q * (dh as f64).powf(-0.5)).matmul(k.swap_dims(2, 3));
+    let scores = match key_padding {
+        Some(mask) => scores.mask_fill(mask.clone().expand([b, h, lq, lk]), MASKED_SCORE),
+        None => scores,
+    };
+    softmax(scores, 3)
+}
+
+/// The attention output and, for inspection, its probabilities.
+pub struct Attended {
+    /// `[B, Lq, H·dv]` after `out_proj`.
+    pub output: Tensor<3>,
+    /// `[B, H, Lq, Lk]`
+    pub probs: Tensor<4>,
+}
+
+fn attend(
+    q: Tensor<3>,
+    k: Tensor<3>,
+    v: Tensor<3>,
+    heads: usize,
+    key_padding: Option<&Tensor<4, Bool>>,
+    dropout: &Dropout,
+    out_proj: &Linear,
+) -> Attended {
+    let probs = attention_probs(split_heads(q, heads), split_heads(k, heads), key_padding);
+    let context = dropout.forward(probs.clone()).matmul(split_heads(v, heads));
+    Attended { output: out_proj.forward(merge_heads(context)), probs }
+}
+
+/// Encoder self-attention with its own projections (HF `DetrAttention`).
+#[derive(Module, Debug)]
+pub struct DetrAttention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub out_proj: Linear,
+    pub dropout: Dropout,
+    pub heads: usize,
+}
+
+/// Configuration of a [`DetrAttention`].
+#[derive(Config, Debug)]
+pub struct DetrAttentionConfig {
+    pub d_model: usize,
+    pub heads: usize,
+    #[config(default = 0.0)]
+    pub dropout: f64,
+}
+
+impl DetrAttentionConfig {
+    pub fn init(&self, device: &Device) -> DetrAttention {
+        let d = self.d_model;
+        DetrAttention {
+            q_proj: xavier_linear(d, d, device),
+            k_proj: xavier_linear(d, d, device),
+            v_proj: xavier_linear(d, d, device),
+            out_proj: xavier_linear(d, d, device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            heads: self.heads,
+        }
+    }
+}
+
+impl DetrAttention {
+    /// Self-attention where queries and keys carry the position embedding and values do not.
+    ///
+    /// # Shapes
+    /// - x, pos: `[B, L, d]`, key_padding: `[B, 1, 1, L]` → `[B, L, d]`
+    pub fn forward(&self, x: Tensor<3>, pos: Tensor<3>, key_padding: Option<&Tensor<4, Bool>>) -> Tensor<3> {
+        let with_pos = x.clone() + pos;
+        let q = self.q_proj.forward(with_pos.clone());
+        let k = self.k_proj.forward(with_pos);
+        let v = self.v_proj.forward(x);
+        attend(q, k, v, self.heads, key_padding, &self.dropout, &self.out_proj).output
+    }
+}
+
+/// Decoder attention over already projected queries, keys and values (HF `ConditionalDetrAttention`).
+#[derive(Module, Debug)]
+pub struct ConditionalAttention {
+    pub out_proj: Linear,
+    pub dropout: Dropout,
+    pub heads: usize,
+}
+
+/// Configuration of a [`ConditionalAttention`]; `d_value` is both the value width and the output width.
+#[derive(Config, Debug)]
+pub struct ConditionalAttentionConfig {
+    pub d_value: usize,
+    pub heads: usize,
+    #[config(default = 0.0)]
+    pub dropout: f64,
+}
+
+impl ConditionalAttentionConfig {
+    pub fn init(&self, device: &Device) -> ConditionalAttention {
+        ConditionalAttention {
+            out_proj: xavier_linear(self.d_value, self.d_value, device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            heads: self.heads,
+        }
+    }
+}
+
+impl ConditionalAttention {
+    /// # Shapes
+    /// - q: `[B, Lq, H·dk]`, k: `[B, Lk, H·dk]`, v: `[B, Lk, d_value]`, key_padding: `[B, 1, 1, Lk]`
+    /// - output: `[B, Lq, d_value]`, probs `[B, H, Lq, Lk]`
+    pub fn forward(
+        &self,
+        q: Tensor<3>,
+        k: Tensor<3>,
+        v: Tensor<3>,
+        key_padding: Option<&Tensor<4, Bool>>,
+    ) -> Attended {
+        attend(q, k, v, self.heads, key_padding, &self.dropout, &self.out_proj)
+    }
+}

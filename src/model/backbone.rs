@@ -1,0 +1,233 @@
+//! ResNet backbone with frozen batch norm (official `models/backbone.py`; HF `ConditionalDetrConvEncoder`
+//! over timm's `resnet50`/`resnet101` with `features_only=True, out_indices=(1, 2, 3, 4)`).
+//!
+//! Bottleneck blocks (expansion 4, stride on the 3×3 conv), a 7×7/2 stem and a 3×3/2 max-pool; the DC5
+//! variants (`dilation = true`) replace the stride of the last stage by a dilation of 2, the first block of
+//! that stage keeping dilation 1 as torchvision and timm do. Field names are timm's (`conv1`, `bn1`,
+//! `layer1.0.conv2`, ...); the `downsample.0`/`downsample.1` pair is `downsample.conv`/`downsample.bn` here.
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Initializer, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+/// Batch norm with fixed statistics: `y = x * scale + (bias - running_mean * scale)`,
+/// `scale = weight / sqrt(running_var + 1e-5)`. None of its tensors is ever trained.
+#[derive(Module, Debug)]
+pub struct FrozenBatchNorm2d {
+    pub weight: Param<Tensor<1>>,
+    pub bias: Param<Tensor<1>>,
+    pub running_mean: Param<Tensor<1>>,
+    pub running_var: Param<Tensor<1>>,
+}
+
+/// Configuration of a [`FrozenBatchNorm2d`] (identity statistics).
+#[derive(Config, Debug)]
+pub struct FrozenBatchNorm2dConfig {
+    pub num_features: usize,
+}
+
+impl FrozenBatchNorm2dConfig {
+    pub fn init(&self, device: &Device) -> FrozenBatchNorm2d {
+        let n = self.num_features;
+        let frozen = |init: Initializer| init.init([n], device).set_require_grad(false);
+        FrozenBatchNorm2d {
+            weight: frozen(Initializer::Ones),
+            bias: frozen(Initializer::Zeros),
+            running_mean: frozen(Initializer::Zeros),
+            running_var: frozen(Initializer::Ones),
+        }
+    }
+}
+
+impl FrozenBatchNorm2d {
+    /// # Shapes
+    /// - x: `[B, C, H, W]` → `[B, C, H, W]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [c] = self.weight.dims();
+        let scale = self.weight.val() * (self.running_var.val() + 1e-5).sqrt().recip();
+        let shift = self.bias.val() - self.running_mean.val() * scale.clone();
+        x * scale.reshape([1, c, 1, 1]) + shift.reshape([1, c, 1, 1])
+    }
+}
+
+fn conv(channels: [usize; 2], kernel: usize, stride: usize, padding: usize, dilation: usize, device: &Device) -> Conv2d {
+    let fan_in = channels[0] * kernel * kernel;
+    Conv2dConfig::new(channels, [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+        .with_dilation([dilation, dilation])
+        .with_bias(false)
+        .with_initializer(Initializer::Normal { mean: 0.0, std: (2.0 / fan_in as f64).sqrt() })
+        .init(device)
+}
+
+/// The 1×1 projection of the residual path when shape or stride changes (timm `downsample.0/1`).
+#[derive(Module, Debug)]
+pub struct Downsample {
+    pub conv: Conv2d,
+    pub bn: FrozenBatchNorm2d,
+}
+
+/// ResNet bottleneck block (expansion 4).
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    pub conv1: Conv2d,
+    pub bn1: FrozenBatchNorm2d,
+    pub conv2: Conv2d,
+    pub bn2: FrozenBatchNorm2d,
+    pub conv3: Conv2d,
+    pub bn3: FrozenBatchNorm2d,
+    pub downsample: Option<Downsample>,
+}
+
+/// Configuration of a [`Bottleneck`].
+#[derive(Config, Debug)]
+pub struct BottleneckConfig {
+    pub in_channels: usize,
+    /// Width of the 3×3 conv; the block outputs `4 * width` channels.
+    pub width: usize,
+    #[config(default = 1)]
+    pub stride: usize,
+    #[config(default = 1)]
+    pub dilation: usize,
+}
+
+impl BottleneckConfig {
+    pub fn init(&self, device: &Device) -> Bottleneck {
+        let out = self.width * 4;
+        let bn = |n| FrozenBatchNorm2dConfig::new(n).init(device);
+        let downsample = (self.stride != 1 || self.in_channels != out).then(|| Downsample {
+            conv: conv([self.in_channels, out], 1, self.stride, 0, 1, device),
+            bn: bn(out),
+        });
+        Bottleneck {
+            conv1: conv([self.in_channels, self.width], 1, 1, 0, 1, device),
+            bn1: bn(self.width),
+            conv2: conv([self.width, self.width], 3, self.stride, self.dilation, self.dilation, device),
+            bn2: bn(self.width),
+            conv3: conv([self.width, out], 1, 1, 0, 1, device),
+            bn3: bn(out),
+            downsample,
+        }
+    }
+}
+
+impl Bottleneck {
+    /// # Shapes
+    /// - x: `[B, C_in, H, W]` → `[B, 4·width, H/stride, W/stride]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let shortcut = match &self.downsample {
+            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            None => x.clone(),
+        };
+        let y = relu(self.bn1.forward(self.conv1.forward(x)));
+        let y = relu(self.bn2.forward(self.conv2.forward(y)));
+        let y = self.bn3.forward(self.conv3.forward(y));
+        relu(y + shortcut)
+    }
+}
+
+/// Layout of a ResNet made of bottleneck blocks.
+#[derive(Config, Debug, PartialEq)]
+pub struct ResNetConfig {
+    /// Blocks per stage (`layer1` … `layer4`).
+    pub blocks: [usize; 4],
+    /// Bottleneck width per stage; stage `i` outputs `4 * widths[i]` channels.
+    pub widths: [usize; 4],
+    /// Channels of the 7×7 stem.
+    pub stem_width: usize,
+    /// DC5: dilate the last stage instead of striding it.
+    #[config(default = false)]
+    pub dilation: bool,
+}
+
+impl ResNetConfig {
+    /// The torchvision/timm layouts known by name (`resnet50`, `resnet101`), if any.
+    pub fn from_name(name: &str, dilation: bool) -> Option<Self> {
+        let blocks = match name {
+            "resnet50" | "resnet50d" | "timm/resnet50.a1_in1k" => [3, 4, 6, 3],
+            "resnet101" | "timm/resnet101.a1h_in1k" => [3, 4, 23, 3],
+            _ => return None,
+        };
+        Some(Self::new(blocks, [64, 128, 256, 512], 64).with_dilation(dilation))
+    }
+
+    /// Channels of the last feature map (input of the 1×1 input projection).
+    pub fn out_channels(&self) -> usize {
+        self.widths[3] * 4
+    }
+
+    pub fn init(&self, device: &Device) -> ResNet {
+        let mut in_channels = self.stem_width;
+        let mut stages: Vec<Vec<Bottleneck>> = Vec::with_capacity(4);
+        for stage in 0..4 {
+            let dilate = self.dilation && stage == 3;
+            let stride = if stage == 0 || dilate { 1 } else { 2 };
+            let blocks = (0..self.blocks[stage])
+                .map(|b| {
+                    let block = BottleneckConfig::new(in_channels, self.widths[stage])
+                        .with_stride(if b == 0 { stride } else { 1 })
+                        .with_dilation(if dilate && b > 0 { 2 } else { 1 })
+                        .init(device);
+                    in_channels = self.widths[stage] * 4;
+                    block
+                })
+                .collect();
+            stages.push(blocks);
+        }
+        let mut stages = stages.into_iter();
+        ResNet {
+            conv1: conv([3, self.stem_width], 7, 2, 3, 1, device),
+            bn1: FrozenBatchNorm2dConfig::new(self.stem_width).init(device),
+            maxpool: MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(),
+            layer1: stages.next().unwrap_or_default(),
+            layer2: stages.next().unwrap_or_default(),
+            layer3: stages.next().unwrap_or_default(),
+            layer4: stages.next().unwrap_or_default(),
+        }
+    }
+}
+
+/// ResNet trunk returning the outputs of its four stages.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    pub conv1: Conv2d,
+    pub bn1: FrozenBatchNorm2d,
+    pub maxpool: MaxPool2d,
+    pub layer1: Vec<Bottleneck>,
+    pub layer2: Vec<Bottleneck>,
+    pub layer3: Vec<Bottleneck>,
+    pub layer4: Vec<Bottleneck>,
+}
+
+impl ResNet {
+    /// # Shapes
+    /// - x: `[B, 3, H, W]`
+    /// - output: the four stage outputs, strides 4, 8, 16 and 32 (16 with DC5).
+    pub fn forward(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        // The max-pool follows a ReLU, so its implicit padding value cannot matter.
+        let mut x = self.maxpool.forward(relu(self.bn1.forward(self.conv1.forward(x))));
+        let mut outputs = Vec::with_capacity(4);
+        for stage in [&self.layer1, &self.layer2, &self.layer3, &self.layer4] {
+            for block in stage {
+                x = block.forward(x);
+            }
+            outputs.push(x.clone());
+        }
+        outputs
+    }
+
+    /// The stem and `layer1`, which the official recipe never trains.
+    pub fn freeze_stem_and_layer1(mut self) -> Self {
+        self.conv1 = self.conv1.no_grad();
+        self.layer1 = self.layer1.no_grad();
+        self
+    }
+}

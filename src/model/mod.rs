@@ -1,0 +1,291 @@
+//! Conditional DETR (Meng et al., ICCV 2021): backbone → 1×1 input projection → encoder → conditional
+//! decoder → class and box heads (official `models/conditional_detr.py`; HF
+//! `ConditionalDetrForObjectDetection`).
+//!
+//! Module and field names follow the Hugging Face parameter names, so a hub checkpoint maps onto this
+//! tree with the short table in [`crate::weights`]. The box head predicts, per query, an offset from the
+//! query's reference point in logit space: `box = sigmoid(bbox_predictor(h) + [σ⁻¹(s), 0, 0])` (paper §3.2).
+
+pub mod attention;
+pub mod backbone;
+pub mod mask;
+pub mod position_encoding;
+pub mod transformer;
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor};
+
+use crate::config::ConditionalDetrConfig;
+use backbone::{ResNet, ResNetConfig};
+use mask::PixelMask;
+use position_encoding::position_embedding_sine;
+use transformer::{
+    CrossAttentionMaps, Decoder, DecoderConfig, DecoderContext, DropoutRates, Encoder, EncoderLayerConfig, Mlp,
+    MlpConfig,
+};
+
+/// Intermediate tensors recorded by [`ConditionalDetr::forward_traced`], named like the reference fixture.
+#[derive(Default)]
+pub struct Trace {
+    pub entries: Vec<TraceEntry>,
+}
+
+/// One recorded tensor, flattened.
+pub struct TraceEntry {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Tensor<1>,
+}
+
+impl Trace {
+    pub fn record<const D: usize>(&mut self, name: impl Into<String>, tensor: &Tensor<D>) {
+        let shape = tensor.dims().to_vec();
+        let numel: usize = shape.iter().product();
+        self.entries.push(TraceEntry { name: name.into(), shape, values: tensor.clone().reshape([numel]) });
+    }
+
+    pub fn get(&self, name: &str) -> Option<&TraceEntry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+}
+
+/// The detector body (HF `ConditionalDetrModel`).
+#[derive(Module, Debug)]
+pub struct ConditionalDetrModel {
+    pub backbone: ResNet,
+    pub input_projection: Conv2d,
+    pub query_position_embeddings: Embedding,
+    pub encoder: Encoder,
+    pub decoder: Decoder,
+}
+
+/// Conditional DETR with its detection heads (HF `ConditionalDetrForObjectDetection`).
+#[derive(Module, Debug)]
+pub struct ConditionalDetr {
+    pub model: ConditionalDetrModel,
+    pub class_labels_classifier: Linear,
+    pub bbox_predictor: Mlp,
+}
+
+/// What a forward pass should compute besides the final predictions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ForwardOptions {
+    /// Run the heads on every decoder layer (auxiliary outputs, needed by the loss).
+    pub aux: bool,
+    /// Return the last decoder layer's per-head cross-attention maps.
+    pub attention_maps: bool,
+}
+
+/// Class logits and boxes of one decoder layer.
+#[derive(Debug, Clone)]
+pub struct HeadOutput {
+    /// `[B, nq, num_labels]` (sigmoid / focal-loss logits, no "no object" column).
+    pub logits: Tensor<3>,
+    /// `[B, nq, 4]`: normalised `(cx, cy, w, h)`.
+    pub pred_boxes: Tensor<3>,
+}
+
+/// Last-layer cross-attention maps and the feature-map size they live on.
+#[derive(Debug, Clone)]
+pub struct AttentionOutput {
+    pub maps: CrossAttentionMaps,
+    pub feature_height: usize,
+    pub feature_width: usize,
+}
+
+/// Everything a forward pass returns.
+#[derive(Debug, Clone)]
+pub struct DetrOutput {
+    /// Predictions of the last decoder layer.
+    pub last: HeadOutput,
+    /// Predictions of layers `0 .. L-1` when [`ForwardOptions::aux`] was set.
+    pub aux: Vec<HeadOutput>,
+    /// Reference point `s` (x, y) of every query, `[B, nq, 2]`, normalised.
+    pub reference_points: Tensor<3>,
+    pub attention: Option<AttentionOutput>,
+}
+
+/// Log-odds of a probability, clamped like `inverse_sigmoid(x, eps=1e-5)` of the reference code.
+pub fn inverse_sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let x = x.clamp(0.0, 1.0);
+    let x1 = x.clone().clamp_min(1e-5);
+    let x2 = (x.neg() + 1.0).clamp_min(1e-5);
+    (x1 / x2).log()
+}
+
+impl ConditionalDetr {
+    /// A randomly initialised model (official initialisation: Xavier transformer, class bias at the focal
+    /// prior 0.01, zero last box layer).
+    pub fn init(config: &ConditionalDetrConfig, backbone: &ResNetConfig, device: &Device) -> Self {
+        Self::init_with_dropout(config, backbone, rates_of(config), device)
+    }
+
+    /// As [`init`](Self::init) with explicit dropout rates (training overrides them).
+    pub fn init_with_dropout(
+        config: &ConditionalDetrConfig,
+        backbone: &ResNetConfig,
+        dropout: DropoutRates,
+        device: &Device,
+    ) -> Self {
+        let d = config.d_model;
+        let model = ConditionalDetrModel {
+            backbone: backbone.init(device),
+            input_projection: Conv2dConfig::new([backbone.out_channels(), d], [1, 1]).init(device),
+            query_position_embeddings: EmbeddingConfig::new(config.num_queries, d).init(device),
+            encoder: Encoder {
+                layers: (0..config.encoder_layers)
+                    .map(|_| {
+                        EncoderLayerConfig::new(d, config.encoder_attention_heads, config.encoder_ffn_dim, dropout)
+                            .init(device)
+                    })
+                    .collect(),
+            },
+            decoder: DecoderConfig::new(
+                d,
+                config.decoder_attention_heads,
+                config.decoder_ffn_dim,
+                config.decoder_layers,
+                dropout,
+            )
+            .init(device),
+        };
+        let mut bbox_predictor = MlpConfig::new(d, d, 4, 3).init(device);
+        if let Some(last) = bbox_predictor.layers.last_mut() {
+            *last = LinearConfig::new(d, 4).with_initializer(Initializer::Zeros).init(device);
+        }
+        Self {
+            model,
+            class_labels_classifier: class_head(d, config.num_labels(), device),
+            bbox_predictor,
+        }
+    }
+
+    /// Replaces the class head by a fresh one for `num_labels` classes (fine-tuning to a new label set).
+    pub fn with_new_class_head(mut self, num_labels: usize, device: &Device) -> Self {
+        let d = self.model.decoder.d_model;
+        self.class_labels_classifier = class_head(d, num_labels, device);
+        self
+    }
+
+    pub fn num_labels(&self) -> usize {
+        self.class_labels_classifier.weight.dims()[1]
+    }
+
+    pub fn num_queries(&self) -> usize {
+        self.model.query_position_embeddings.weight.dims()[0]
+    }
+
+    /// # Shapes
+    /// - pixel_values: `[B, 3, H, W]` (normalised, zero-padded), mask: `[B, H, W]`
+    /// - see [`DetrOutput`]
+    pub fn forward(&self, pixel_values: Tensor<4>, mask: &PixelMask, options: ForwardOptions) -> DetrOutput {
+        self.forward_impl(pixel_values, mask, options, None)
+    }
+
+    /// [`forward`](Self::forward) that also records the intermediate tensors of the reference fixture.
+    pub fn forward_traced(
+        &self,
+        pixel_values: Tensor<4>,
+        mask: &PixelMask,
+        options: ForwardOptions,
+        trace: &mut Trace,
+    ) -> DetrOutput {
+        self.forward_impl(pixel_values, mask, options, Some(trace))
+    }
+
+    fn forward_impl(
+        &self,
+        pixel_values: Tensor<4>,
+        mask: &PixelMask,
+        options: ForwardOptions,
+        mut trace: Option<&mut Trace>,
+    ) -> DetrOutput {
+        let device = pixel_values.device();
+        let m = &self.model;
+        let d = m.decoder.d_model;
+        let features = m.backbone.forward(pixel_values);
+        if let Some(t) = trace.as_deref_mut() {
+            for (i, f) in features.iter().enumerate() {
+                let [_, _, h, w] = f.dims();
+                let level = mask.downsample(h, w);
+                t.record(format!("backbone.feature_maps.{i}"), f);
+                t.record(format!("backbone.mask.{i}"), &level.to_float(&device));
+            }
+        }
+        let feature_map = features.into_iter().last().expect("the backbone has four stages");
+        let [b, _, h, w] = feature_map.dims();
+        let feature_mask = mask.downsample(h, w);
+        let pos = position_embedding_sine(&feature_mask, d, &device);
+        let projected = m.input_projection.forward(feature_map);
+        if let Some(t) = trace.as_deref_mut() {
+            t.record("model.position_embeddings", &pos.clone().reshape([b, h, w, d]).permute([0, 3, 1, 2]));
+            t.record("model.projected_features", &projected);
+        }
+        let source = projected.reshape([b, d, h * w]).swap_dims(1, 2);
+        let key_padding = feature_mask.key_padding(&device);
+        let memory = m.encoder.forward(source, pos.clone(), Some(&key_padding), trace.as_deref_mut());
+        if let Some(t) = trace.as_deref_mut() {
+            t.record("encoder.last_hidden_state", &memory);
+        }
+
+        let nq = self.num_queries();
+        let query_pos = m.query_position_embeddings.weight.val().reshape([1, nq, d]).repeat_dim(0, b);
+        let ctx = DecoderContext { memory, pos, query_pos, key_padding: Some(&key_padding) };
+        let decoded = m.decoder.forward(&ctx, options.attention_maps, trace.as_deref_mut());
+
+        let ref_logit = inverse_sigmoid(decoded.reference_points.clone());
+        let ref_offset = Tensor::cat(vec![ref_logit, Tensor::zeros([b, nq, 2], &device)], 2);
+        let mut hidden = decoded.hidden_states;
+        let last_hidden = hidden.pop().expect("at least one decoder layer");
+        let last = self.heads(last_hidden, ref_offset.clone());
+        let aux = if options.aux {
+            hidden.into_iter().map(|h| self.heads(h, ref_offset.clone())).collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(t) = trace {
+            t.record("outputs.logits", &last.logits);
+            t.record("outputs.pred_boxes", &last.pred_boxes);
+            for (i, a) in aux.iter().enumerate() {
+                t.record(format!("outputs.aux.{i}.logits"), &a.logits);
+                t.record(format!("outputs.aux.{i}.pred_boxes"), &a.pred_boxes);
+            }
+        }
+        DetrOutput {
+            last,
+            aux,
+            reference_points: decoded.reference_points,
+            attention: decoded.last_maps.map(|maps| AttentionOutput { maps, feature_height: h, feature_width: w }),
+        }
+    }
+
+    /// Class and box heads on one decoder layer's output.
+    ///
+    /// # Shapes
+    /// - hidden: `[B, nq, d]`, ref_offset: `[B, nq, 4]` (`[σ⁻¹(s), 0, 0]`)
+    pub fn heads(&self, hidden: Tensor<3>, ref_offset: Tensor<3>) -> HeadOutput {
+        let logits = self.class_labels_classifier.forward(hidden.clone());
+        let pred_boxes = sigmoid(self.bbox_predictor.forward(hidden) + ref_offset);
+        HeadOutput { logits, pred_boxes }
+    }
+}
+
+/// The dropout rates a config asks for.
+pub fn rates_of(config: &ConditionalDetrConfig) -> DropoutRates {
+    DropoutRates::new()
+        .with_dropout(config.dropout)
+        .with_attention(config.attention_dropout)
+        .with_activation(config.activation_dropout)
+}
+
+fn class_head(d: usize, num_labels: usize, device: &Device) -> Linear {
+    let mut head = LinearConfig::new(d, num_labels)
+        .with_initializer(Initializer::XavierUniform { gain: 1.0 })
+        .init(device);
+    let prior = -((1.0f64 - 0.01) / 0.01).ln();
+    head.bias = Some(Param::from_tensor(Tensor::full([num_labels], prior, device)));
+    head
+}

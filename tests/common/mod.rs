@@ -1,0 +1,79 @@
+//! Shared helpers of the integration tests: the reference fixture (`tests/fixtures/tiny`) and comparisons.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn tiny(file: &str) -> PathBuf {
+    fixtures().join("tiny").join(file)
+}
+
+/// A reference tensor as f64 values plus its shape.
+#[derive(Debug, Clone)]
+pub struct RefTensor {
+    pub shape: Vec<usize>,
+    pub values: Vec<f64>,
+}
+
+impl RefTensor {
+    pub fn f32(&self) -> Vec<f32> {
+        self.values.iter().map(|&v| v as f32).collect()
+    }
+    pub fn usize(&self) -> Vec<usize> {
+        self.values.iter().map(|&v| v as usize).collect()
+    }
+}
+
+/// Every tensor of `fixture.safetensors`.
+pub fn fixture_tensors() -> HashMap<String, RefTensor> {
+    let bytes = std::fs::read(tiny("fixture.safetensors")).expect("fixture.safetensors");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("valid safetensors");
+    let mut out = HashMap::new();
+    for (name, view) in st.tensors() {
+        let data = view.data();
+        let values: Vec<f64> = match view.dtype() {
+            safetensors::Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            safetensors::Dtype::I64 => data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            safetensors::Dtype::U8 => data.iter().map(|&v| v as f64).collect(),
+            safetensors::Dtype::BOOL => data.iter().map(|&v| v as f64).collect(),
+            other => panic!("unexpected dtype {other:?} for {name}"),
+        };
+        out.insert(name, RefTensor { shape: view.shape().to_vec(), values });
+    }
+    out
+}
+
+pub fn fixture_json() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(tiny("fixture.json")).unwrap()).unwrap()
+}
+
+/// Largest `|a - b|`, asserting equal lengths.
+pub fn max_abs_diff(a: &[f32], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).map(|(&x, &y)| (x as f64 - y).abs()).fold(0.0, f64::max)
+}
+
+/// Asserts `|a - b| <= tol · max(1, |b|)` element-wise (absolute for values of order one, relative for large
+/// ones), naming the tensor and the worst element.
+pub fn assert_close(name: &str, a: &[f32], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len(), "{name}: {} values, reference has {}", a.len(), b.len());
+    let mut worst = (0.0f64, 0usize);
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        let err = (x as f64 - y).abs() / y.abs().max(1.0);
+        if !(err <= worst.0) {
+            worst = (err, i);
+        }
+    }
+    assert!(
+        worst.0 <= tol,
+        "{name}: error {:.3e} > {tol:.0e} at index {} (got {}, reference {})",
+        worst.0,
+        worst.1,
+        a[worst.1],
+        b[worst.1]
+    );
+}
