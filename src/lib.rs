@@ -13,3 +13,5 @@ pub mod weights;
 
 pub use config::ConditionalDetrConfig;
 pub use model::{ConditionalDetr, DetrOutput, ForwardOptions};
+pub mod preprocess;
+pub mod draw;

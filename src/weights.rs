@@ -200,7 +200,7 @@ fn read_pth(path: &std::path::Path, source: &str) -> Result<Checkpoint, WeightsE
     let err = |message: String| WeightsError::Format { file: source.to_string(), message };
     let reader = PytorchReader::with_top_level_key(path, "model")
         .or_else(|_| PytorchReader::new(path))
-        .map_err(|e| err(format!("cannot read the PyTorch checkpoint: {e}")))?;
+        .map_err(|e| err(format!("cannot read the PyTorch checkpoint (truncated or corrupt?): {e}")))?;
     let mut tensors = Vec::new();
     for (name, tensor) in reader.into_tensors() {
         let dtype = match tensor.dtype() {
@@ -408,7 +408,7 @@ pub fn backbone_config(config: &ConditionalDetrConfig, checkpoint: Option<&Check
     if let Some(named) = named {
         if named != inferred {
             return Err(mismatch(format!(
-                "config.json names backbone `{}` (blocks {:?}, widths {:?}) but the checkpoint holds blocks {:?}, widths {:?}",
+                "the configuration names backbone `{}` (blocks {:?}, widths {:?}) but the checkpoint holds blocks {:?}, widths {:?}",
                 config.backbone, named.blocks, named.widths, inferred.blocks, inferred.widths
             )));
         }

@@ -1,0 +1,110 @@
+//! `cdetr bench`: times the R50 forward pass (random weights) on the CPU.
+//!
+//! Reports the median over several runs after warm-up, for the whole forward and for the backbone
+//! alone, so the split between the ResNet and the transformer is visible. Compare with
+//! `scripts/bench_pytorch.py` (HF transformers on the same input and machine).
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use burn::tensor::{Distribution, Tensor};
+use cdetr::model::mask::PixelMask;
+use cdetr::model::{ConditionalDetr, ForwardOptions};
+use cdetr::weights::backbone_config;
+use cdetr::ConditionalDetrConfig;
+use clap::Args;
+use serde::Serialize;
+
+use super::common::{cpu, resolve_config};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Input width × height.
+    #[arg(long, default_value = "640x480")]
+    size: String,
+    /// Timed runs (the median is reported).
+    #[arg(long, default_value_t = 7)]
+    runs: usize,
+    /// Untimed warm-up runs.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Model configuration (default: R50 COCO).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    backend: &'static str,
+    width: usize,
+    height: usize,
+    runs: usize,
+    forward_median_s: f64,
+    forward_all_s: Vec<f64>,
+    backbone_median_s: f64,
+    transformer_and_heads_median_s: f64,
+    threads: usize,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let Some((w, h)) = args.size.split_once('x').and_then(|(w, h)| Some((w.parse::<usize>().ok()?, h.parse::<usize>().ok()?)))
+    else {
+        bail!("--size must look like 640x480, got `{}`", args.size)
+    };
+    if args.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let config: ConditionalDetrConfig = resolve_config(args.config.as_deref(), None)?;
+    let device = cpu();
+    let model = ConditionalDetr::init(&config, &backbone_config(&config, None)?, &device);
+    let input = Tensor::<4>::random([1, 3, h, w], Distribution::Normal(0.0, 1.0), &device);
+    let mask = PixelMask::from_sizes(&[(h, w)], h, w);
+
+    let time_forward = || {
+        let start = Instant::now();
+        let out = model.forward(input.clone(), &mask, ForwardOptions::default());
+        let _ = out.last.pred_boxes.into_data();
+        start.elapsed().as_secs_f64()
+    };
+    let time_backbone = || {
+        let start = Instant::now();
+        let features = model.model.backbone.forward(input.clone());
+        let _ = features.last().map(|f| f.clone().sum().into_data());
+        start.elapsed().as_secs_f64()
+    };
+    for _ in 0..args.warmup {
+        time_forward();
+    }
+    let forward: Vec<f64> = (0..args.runs).map(|_| time_forward()).collect();
+    let backbone: Vec<f64> = (0..args.runs).map(|_| time_backbone()).collect();
+    let (f, b) = (median(forward.clone()), median(backbone));
+    let report = Report {
+        backend: "burn flex (CPU)",
+        width: w,
+        height: h,
+        runs: args.runs,
+        forward_median_s: f,
+        forward_all_s: forward,
+        backbone_median_s: b,
+        transformer_and_heads_median_s: f - b,
+        threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "R50 Conditional DETR forward, {w}×{h}, {} (CPU threads: {}): median {:.3} s over {} runs \
+             (backbone {:.3} s, transformer + heads {:.3} s)",
+            report.backend, report.threads, f, args.runs, b, f - b
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! Command-line parsing and the sub-commands.
+
+mod bench;
+mod common;
+mod convert;
+mod detect;
+
+use clap::{Parser, Subcommand};
+
+/// Conditional DETR object detection: inference, fine-tuning and the browser app.
+#[derive(Parser)]
+#[command(name = "cdetr", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect objects in images and print (or save) the detections as JSON.
+    Detect(detect::DetectArgs),
+    /// Convert a checkpoint (HF safetensors, official .pth/.safetensors, Burnpack) to Burnpack or HF safetensors.
+    Convert(convert::ConvertArgs),
+    /// Time the forward pass on the CPU.
+    Bench(bench::BenchArgs),
+}
+
+pub fn run() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Detect(args) => detect::run(args),
+        Command::Convert(args) => convert::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}

@@ -1,0 +1,224 @@
+//! The `cdetr` binary end to end: `detect` reproduces the reference detections, `convert` round-trips,
+//! and bad input gives a one-line error naming the file (never a panic).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+
+fn cdetr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cdetr")).args(args).output().expect("run cdetr")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cdetr-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes the fixture's two raw input images as PNG files.
+fn fixture_images(dir: &Path) -> Vec<PathBuf> {
+    let refs = fixture_tensors();
+    (0..2)
+        .map(|i| {
+            let t = &refs[&format!("inputs.image.{i}")];
+            let (h, w) = (t.shape[0] as u32, t.shape[1] as u32);
+            let img = image::RgbImage::from_raw(w, h, t.values.iter().map(|&v| v as u8).collect()).unwrap();
+            let path = dir.join(format!("image{i}.png"));
+            img.save(&path).unwrap();
+            path
+        })
+        .collect()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn assert_clean_failure(out: &Output, must_mention: &str) {
+    assert!(!out.status.success(), "expected failure, got success");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("internal error") && !stderr.contains("panicked"), "panic: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "expected one line: {stderr}");
+    assert!(stderr.contains(must_mention), "`{must_mention}` not in: {stderr}");
+}
+
+#[test]
+fn detect_batch_reproduces_reference_detections() {
+    let dir = tmp("detect");
+    let images = fixture_images(&dir);
+    let out_json = dir.join("out.json");
+    let draw = dir.join("drawn");
+    let out = cdetr(&[
+        "detect",
+        s(&images[0]),
+        s(&images[1]),
+        "--weights",
+        s(&tiny("model.safetensors")),
+        "--config",
+        s(&tiny("config.json")),
+        "--batch",
+        "--resize",
+        "none",
+        "--threshold",
+        "0",
+        "--output",
+        s(&out_json),
+        "--draw",
+        s(&draw),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out_json).unwrap()).unwrap();
+    let refs = fixture_tensors();
+    let targets = refs["inputs.target_sizes"].usize();
+    for b in 0..2 {
+        let r = &results[b];
+        assert_eq!(r["image"], s(&images[b]));
+        let (w, h) = (r["width"].as_f64().unwrap(), r["height"].as_f64().unwrap());
+        let dets = r["detections"].as_array().unwrap();
+        let scores = &refs[&format!("postprocess.{b}.scores")];
+        let labels = refs[&format!("postprocess.{b}.labels")].usize();
+        let boxes = &refs[&format!("postprocess.{b}.boxes")];
+        assert_eq!(dets.len(), scores.values.len());
+        // The reference scaled its boxes to target_sizes; rescale them to this image's size.
+        let (th, tw) = (targets[2 * b] as f64, targets[2 * b + 1] as f64);
+        let mut got_boxes = Vec::new();
+        let mut want_boxes = Vec::new();
+        for (k, d) in dets.iter().enumerate() {
+            assert_eq!(d["label"].as_u64().unwrap() as usize, labels[k], "image {b} detection {k}");
+            assert_eq!(d["label_name"], format!("LABEL_{}", labels[k]));
+            assert!((d["score"].as_f64().unwrap() - scores.values[k]).abs() < 1e-4);
+            for c in 0..4 {
+                let scale = if c % 2 == 0 { w / tw } else { h / th };
+                got_boxes.push(d["box"][c].as_f64().unwrap() as f32);
+                want_boxes.push(boxes.values[4 * k + c] * scale);
+            }
+            let rp = d["reference_point"].as_array().unwrap();
+            assert!(rp[0].as_f64().unwrap() >= 0.0 && rp[0].as_f64().unwrap() <= w);
+            assert!(rp[1].as_f64().unwrap() >= 0.0 && rp[1].as_f64().unwrap() <= h);
+        }
+        assert_close(&format!("image {b} boxes"), &got_boxes, &want_boxes, 1e-4);
+        assert!(draw.join(format!("image{b}.detections.png")).exists());
+    }
+}
+
+#[test]
+fn detect_accepts_every_checkpoint_format_and_convert_round_trips() {
+    let dir = tmp("formats");
+    let images = fixture_images(&dir);
+    let config_path = tiny("config.json");
+    let run = |weights: &Path, config: bool| {
+        let mut args = vec!["detect", s(&images[0]), "--weights", s(weights), "--resize", "none", "--threshold", "0", "--top-k", "10"];
+        if config {
+            args.extend(["--config", s(&config_path)]);
+        }
+        let out = cdetr(&args);
+        assert!(out.status.success(), "{}: {}", weights.display(), String::from_utf8_lossy(&out.stderr));
+        let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0]["image"] = serde_json::Value::Null;
+        v
+    };
+    let reference = run(&tiny("model.safetensors"), true);
+    assert!(!reference[0]["detections"].as_array().unwrap().is_empty());
+    assert_eq!(run(&tiny("official_checkpoint.pth"), true), reference);
+    assert_eq!(run(&tiny("official_model.safetensors"), true), reference);
+
+    // Burnpack (config embedded: no --config needed), f32 exactly and f16 approximately.
+    let bpk = dir.join("tiny.bpk");
+    let out = cdetr(&["convert", s(&tiny("official_checkpoint.pth")), "--output", s(&bpk), "--config", s(&tiny("config.json"))]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(run(&bpk, false), reference);
+    let half = dir.join("tiny-f16.bpk");
+    let out = cdetr(&["convert", s(&tiny("model.safetensors")), "--output", s(&half), "--config", s(&tiny("config.json")), "--half"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::metadata(&half).unwrap().len() < std::fs::metadata(&bpk).unwrap().len() * 6 / 10);
+    let half_dets = run(&half, false);
+    assert_eq!(
+        half_dets[0]["detections"].as_array().unwrap().len(),
+        reference[0]["detections"].as_array().unwrap().len()
+    );
+
+    // HF safetensors export: loads again and gives the same detections.
+    let st = dir.join("export").join("model.safetensors");
+    std::fs::create_dir_all(st.parent().unwrap()).unwrap();
+    let out = cdetr(&["convert", s(&bpk), "--output", s(&st), "--format", "safetensors"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(st.with_file_name("config.json").exists());
+    let exported = std::fs::read(&st).unwrap();
+    let original = std::fs::read(tiny("model.safetensors")).unwrap();
+    let names = |bytes: &[u8]| {
+        let mut v: Vec<String> = safetensors::SafeTensors::deserialize(bytes).unwrap().names().into_iter().map(String::from).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&exported), names(&original), "exported keys equal the hub layout");
+    let mut args_cfg = run(&st, false);
+    args_cfg[0]["image"] = serde_json::Value::Null;
+    assert_eq!(args_cfg, reference);
+}
+
+#[test]
+fn bad_inputs_fail_with_one_clear_line() {
+    let dir = tmp("bad");
+    let images = fixture_images(&dir);
+    let weights = tiny("model.safetensors");
+    let config = tiny("config.json");
+    let detect = |image: &Path, weights: &Path, config: Option<&Path>| {
+        let mut args = vec!["detect", s(image), "--weights", s(weights)];
+        if let Some(c) = config {
+            args.extend(["--config", s(c)]);
+        }
+        cdetr(&args)
+    };
+
+    // Missing and corrupt images.
+    let missing = dir.join("nope.png");
+    assert_clean_failure(&detect(&missing, &weights, Some(&config)), "nope.png");
+    let corrupt = dir.join("corrupt.png");
+    std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\nthis is not a png").unwrap();
+    assert_clean_failure(&detect(&corrupt, &weights, Some(&config)), "corrupt.png");
+    let text = dir.join("notes.jpg");
+    std::fs::write(&text, "just text").unwrap();
+    assert_clean_failure(&detect(&text, &weights, Some(&config)), "notes.jpg");
+
+    // Unknown, empty and truncated weight files.
+    let unknown = dir.join("weights.bin");
+    std::fs::write(&unknown, b"GGUF this is something else entirely").unwrap();
+    assert_clean_failure(&detect(&images[0], &unknown, Some(&config)), "weights.bin");
+    let empty = dir.join("empty.safetensors");
+    std::fs::write(&empty, b"").unwrap();
+    assert_clean_failure(&detect(&images[0], &empty, Some(&config)), "empty.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    let truncated = dir.join("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    assert_clean_failure(&detect(&images[0], &truncated, Some(&config)), "truncated");
+    let pth = std::fs::read(tiny("official_checkpoint.pth")).unwrap();
+    let truncated_pth = dir.join("truncated.pth");
+    std::fs::write(&truncated_pth, &pth[..pth.len() / 3]).unwrap();
+    assert_clean_failure(&detect(&images[0], &truncated_pth, Some(&config)), "truncated.pth");
+
+    // Config / weights mismatch: wrong label count, wrong layer count, no config at all (R50 assumed).
+    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    cfg["id2label"] = serde_json::json!({"0": "a", "1": "b"});
+    let wrong_labels = dir.join("labels.json");
+    std::fs::write(&wrong_labels, cfg.to_string()).unwrap();
+    let out = detect(&images[0], &weights, Some(&wrong_labels));
+    assert_clean_failure(&out, "class_labels_classifier");
+    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    cfg["decoder_layers"] = serde_json::json!(3);
+    let wrong_layers = dir.join("layers.json");
+    std::fs::write(&wrong_layers, cfg.to_string()).unwrap();
+    assert_clean_failure(&detect(&images[0], &weights, Some(&wrong_layers)), "missing keys");
+    assert_clean_failure(&detect(&images[0], &weights, None), "--config");
+    let broken_cfg = dir.join("broken.json");
+    std::fs::write(&broken_cfg, "{\"d_model\": ").unwrap();
+    assert_clean_failure(&detect(&images[0], &weights, Some(&broken_cfg)), "broken.json");
+
+    // Bad arguments.
+    let out = cdetr(&["detect", s(&images[0]), "--weights", s(&weights), "--resize", "big"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resize"));
+}
