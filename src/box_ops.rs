@@ -57,3 +57,22 @@ pub fn cxcywh_to_xyxy_host(b: [f32; 4]) -> [f32; 4] {
 pub fn xyxy_to_cxcywh_host(b: [f32; 4]) -> [f32; 4] {
     [(b[0] + b[2]) * 0.5, (b[1] + b[3]) * 0.5, b[2] - b[0], b[3] - b[1]]
 }
+
+/// Generalised IoU of paired `(x0, y0, x1, y1)` boxes: `[N, 4] × [N, 4]` → `[N]` (the diagonal of
+/// [`generalized_box_iou`] without computing the rest).
+pub fn paired_generalized_box_iou(a: Tensor<2>, b: Tensor<2>) -> Tensor<1> {
+    let [n, _] = a.dims();
+    let col = |t: &Tensor<2>, k: usize| t.clone().slice([0..n, k..k + 1]).reshape([n]);
+    let (ax0, ay0, ax1, ay1) = (col(&a, 0), col(&a, 1), col(&a, 2), col(&a, 3));
+    let (bx0, by0, bx1, by1) = (col(&b, 0), col(&b, 1), col(&b, 2), col(&b, 3));
+    let area_a = (ax1.clone() - ax0.clone()) * (ay1.clone() - ay0.clone());
+    let area_b = (bx1.clone() - bx0.clone()) * (by1.clone() - by0.clone());
+    let iw = (ax1.clone().min_pair(bx1.clone()) - ax0.clone().max_pair(bx0.clone())).clamp_min(0.0);
+    let ih = (ay1.clone().min_pair(by1.clone()) - ay0.clone().max_pair(by0.clone())).clamp_min(0.0);
+    let inter = iw * ih;
+    let union = area_a + area_b - inter.clone();
+    let hw = (ax1.max_pair(bx1) - ax0.min_pair(bx0)).clamp_min(0.0);
+    let hh = (ay1.max_pair(by1) - ay0.min_pair(by0)).clamp_min(0.0);
+    let hull = hw * hh;
+    inter / union.clone() - (hull.clone() - union) / hull
+}

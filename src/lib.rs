@@ -15,3 +15,6 @@ pub use config::ConditionalDetrConfig;
 pub use model::{ConditionalDetr, DetrOutput, ForwardOptions};
 pub mod preprocess;
 pub mod draw;
+pub mod criterion;
+pub mod data;
+pub mod matcher;

@@ -25,7 +25,8 @@ use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, bridge, burn_pack};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::config::ConditionalDetrConfig;
-use crate::model::ConditionalDetr;
+use crate::model::transformer::DropoutRates;
+use crate::model::{ConditionalDetr, rates_of};
 use crate::model::backbone::ResNetConfig;
 
 /// Errors while reading, matching or writing weights. Each names the file.
@@ -422,8 +423,18 @@ pub fn load_model(
     checkpoint: &Checkpoint,
     device: &Device,
 ) -> Result<ConditionalDetr, WeightsError> {
+    load_model_with_dropout(config, checkpoint, rates_of(config), device)
+}
+
+/// As [`load_model`] with explicit dropout rates (training sets its own).
+pub fn load_model_with_dropout(
+    config: &ConditionalDetrConfig,
+    checkpoint: &Checkpoint,
+    dropout: DropoutRates,
+    device: &Device,
+) -> Result<ConditionalDetr, WeightsError> {
     let backbone = backbone_config(config, Some(checkpoint))?;
-    let mut model = ConditionalDetr::init(config, &backbone, device);
+    let mut model = ConditionalDetr::init_with_dropout(config, &backbone, dropout, device);
     apply_checkpoint(&mut model, checkpoint)?;
     Ok(model)
 }

@@ -1,0 +1,201 @@
+//! The set-prediction loss (official `models/conditional_detr.py` `SetCriterion`, focal variant).
+//!
+//! Per decoder layer: Hungarian-match queries to targets ([`crate::matcher`]), then
+//! - `loss_ce`: sigmoid focal loss (α = 0.25, γ = 2) of all `[B, nq, C]` logits against one-hot targets of
+//!   the matched queries, summed and divided by the number of target boxes;
+//! - `loss_bbox`: L1 distance of matched normalised `(cx, cy, w, h)` boxes / number of boxes;
+//! - `loss_giou`: `1 − GIoU` of matched boxes / number of boxes;
+//!
+//! and the total `Σ_layers w_ce·loss_ce + w_bbox·loss_bbox + w_giou·loss_giou` (official weights 2 / 5 / 2;
+//! HF's training loss uses 1 for `loss_ce`, see the fixture notes). Auxiliary layers carry the suffix
+//! `_i`. `cardinality_error` (|#queries whose argmax is not the last class − #targets|, averaged) is
+//! logged, never weighted, like the reference.
+
+use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::box_ops::{cxcywh_to_xyxy, paired_generalized_box_iou};
+use crate::data::TargetBoxes;
+use crate::matcher::{MatchError, MatcherCosts, Matching, match_image};
+use crate::model::{DetrOutput, HeadOutput};
+
+/// Weights of the loss terms (official `cls_loss_coef`, `bbox_loss_coef`, `giou_loss_coef`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossWeights {
+    pub ce: f32,
+    pub bbox: f32,
+    pub giou: f32,
+}
+
+impl Default for LossWeights {
+    fn default() -> Self {
+        Self { ce: 2.0, bbox: 5.0, giou: 2.0 }
+    }
+}
+
+/// Why a loss could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum CriterionError {
+    #[error("{0}")]
+    Match(#[from] MatchError),
+    #[error("reading predictions back failed: {0}")]
+    Readback(String),
+    #[error("{targets} target lists for a batch of {batch} images")]
+    BatchMismatch { targets: usize, batch: usize },
+}
+
+/// Matcher, loss weights and focal α.
+#[derive(Debug, Clone, Copy)]
+pub struct SetCriterion {
+    pub matcher: MatcherCosts,
+    pub weights: LossWeights,
+    pub focal_alpha: f32,
+}
+
+impl Default for SetCriterion {
+    fn default() -> Self {
+        Self { matcher: MatcherCosts::default(), weights: LossWeights::default(), focal_alpha: 0.25 }
+    }
+}
+
+/// The loss of a batch.
+pub struct LossOutput {
+    /// The weighted sum to back-propagate, `[1]`.
+    pub total: Tensor<1>,
+    /// Unweighted components in reference naming (`loss_ce`, `loss_bbox`, `loss_giou`, `loss_ce_0`, …), `[1]` each.
+    pub components: Vec<(String, Tensor<1>)>,
+    /// `cardinality_error` (and `_i`), computed on the host.
+    pub cardinality: Vec<(String, f32)>,
+    /// Matchings per layer (auxiliary layers first, the last layer last), per image.
+    pub matchings: Vec<Vec<Matching>>,
+}
+
+/// Host copy of one layer's predictions.
+struct HostHead {
+    logits: Vec<f32>,
+    boxes: Vec<f32>,
+}
+
+async fn to_host(head: &HeadOutput) -> Result<HostHead, CriterionError> {
+    let read = |t: Tensor<3>| async move {
+        t.into_data_async()
+            .await
+            .map_err(|e| CriterionError::Readback(format!("{e:?}")))?
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| CriterionError::Readback(format!("{e:?}")))
+    };
+    Ok(HostHead { logits: read(head.logits.clone().detach()).await?, boxes: read(head.pred_boxes.clone().detach()).await? })
+}
+
+impl SetCriterion {
+    /// Computes the loss of a forward pass run with [`crate::model::ForwardOptions::aux`] set.
+    ///
+    /// The predictions are read back asynchronously for matching; the returned tensors stay on the
+    /// device and are differentiable.
+    pub async fn loss(&self, output: &DetrOutput, targets: &[TargetBoxes]) -> Result<LossOutput, CriterionError> {
+        let [b, nq, c] = output.last.logits.dims();
+        if targets.len() != b {
+            return Err(CriterionError::BatchMismatch { targets: targets.len(), batch: b });
+        }
+        let num_boxes = (targets.iter().map(|t| t.labels.len()).sum::<usize>() as f32).max(1.0);
+        let layers: Vec<&HeadOutput> = output.aux.iter().chain(std::iter::once(&output.last)).collect();
+        let last = layers.len() - 1;
+        let mut total: Option<Tensor<1>> = None;
+        let mut components = Vec::new();
+        let mut cardinality = Vec::new();
+        let mut matchings = Vec::new();
+        for (i, head) in layers.into_iter().enumerate() {
+            let host = to_host(head).await?;
+            let matching = targets
+                .iter()
+                .enumerate()
+                .map(|(img, t)| {
+                    let logits = &host.logits[img * nq * c..(img + 1) * nq * c];
+                    let boxes = &host.boxes[img * nq * 4..(img + 1) * nq * 4];
+                    match_image(logits, boxes, c, t, self.matcher)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let (ce, l1, giou) = self.layer_losses(head, targets, &matching, num_boxes);
+            let weighted = ce.clone() * self.weights.ce + l1.clone() * self.weights.bbox + giou.clone() * self.weights.giou;
+            total = Some(match total {
+                Some(t) => t + weighted,
+                None => weighted,
+            });
+            let suffix = if i == last { String::new() } else { format!("_{i}") };
+            components.push((format!("loss_ce{suffix}"), ce));
+            components.push((format!("loss_bbox{suffix}"), l1));
+            components.push((format!("loss_giou{suffix}"), giou));
+            cardinality.push((format!("cardinality_error{suffix}"), cardinality_error(&host.logits, nq, c, targets)));
+            matchings.push(matching);
+        }
+        Ok(LossOutput { total: total.expect("at least one decoder layer"), components, cardinality, matchings })
+    }
+
+    /// `(loss_ce, loss_bbox, loss_giou)` of one layer for given matchings.
+    pub fn layer_losses(
+        &self,
+        head: &HeadOutput,
+        targets: &[TargetBoxes],
+        matching: &[Matching],
+        num_boxes: f32,
+    ) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+        let device = head.logits.device();
+        let [b, nq, c] = head.logits.dims();
+
+        // Focal loss over every (query, class).
+        let mut onehot = vec![0f32; b * nq * c];
+        for (img, (m, t)) in matching.iter().zip(targets).enumerate() {
+            for (&q, &ti) in m.query_idx.iter().zip(&m.target_idx) {
+                onehot[(img * nq + q) * c + t.labels[ti]] = 1.0;
+            }
+        }
+        let target = Tensor::<3>::from_data(TensorData::new(onehot, [b, nq, c]), &device);
+        let x = head.logits.clone();
+        let prob = sigmoid(x.clone());
+        let bce = relu(x.clone()) - x.clone() * target.clone() + (x.abs().neg().exp() + 1.0).log();
+        let not_target = target.clone().neg() + 1.0;
+        let p_t = prob.clone() * target.clone() + (prob.neg() + 1.0) * not_target.clone();
+        let modulating = (p_t.neg() + 1.0).powi_scalar(2);
+        let alpha_t = target * self.focal_alpha + not_target * (1.0 - self.focal_alpha);
+        let loss_ce = (bce * modulating * alpha_t).sum() / num_boxes;
+
+        // Box losses over matched pairs.
+        let mut flat_idx = Vec::new();
+        let mut tgt = Vec::new();
+        for (img, (m, t)) in matching.iter().zip(targets).enumerate() {
+            for (&q, &ti) in m.query_idx.iter().zip(&m.target_idx) {
+                flat_idx.push((img * nq + q) as i64);
+                tgt.extend_from_slice(&t.boxes_cxcywh[ti]);
+            }
+        }
+        let n = flat_idx.len();
+        if n == 0 {
+            let zero = || Tensor::<1>::zeros([1], &device);
+            return (loss_ce, zero(), zero());
+        }
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(flat_idx, [n]), &device);
+        let src = head.pred_boxes.clone().reshape([b * nq, 4]).select(0, idx);
+        let tgt = Tensor::<2>::from_data(TensorData::new(tgt, [n, 4]), &device);
+        let loss_bbox = (src.clone() - tgt.clone()).abs().sum() / num_boxes;
+        let giou = paired_generalized_box_iou(cxcywh_to_xyxy(src), cxcywh_to_xyxy(tgt));
+        let loss_giou = (giou.neg() + 1.0).sum() / num_boxes;
+        (loss_ce, loss_bbox, loss_giou)
+    }
+}
+
+/// Mean over images of |#queries whose argmax is not the last class − #targets| (reference logging metric).
+fn cardinality_error(logits: &[f32], nq: usize, c: usize, targets: &[TargetBoxes]) -> f32 {
+    let mut total = 0f32;
+    for (img, t) in targets.iter().enumerate() {
+        let predicted = (0..nq)
+            .filter(|&q| {
+                let row = &logits[(img * nq + q) * c..(img * nq + q + 1) * c];
+                let argmax = row.iter().enumerate().fold(0, |best, (k, v)| if *v > row[best] { k } else { best });
+                argmax != c - 1
+            })
+            .count();
+        total += (predicted as f32 - t.labels.len() as f32).abs();
+    }
+    total / targets.len().max(1) as f32
+}
