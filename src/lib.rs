@@ -18,3 +18,4 @@ pub mod draw;
 pub mod criterion;
 pub mod data;
 pub mod matcher;
+pub mod train;

@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, bridge, burn_pack};
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -484,15 +484,34 @@ fn list(items: &[String]) -> String {
     s
 }
 
-/// Collects a model's parameters (with their module paths and container types) without reading them.
-#[derive(Default)]
-struct ParamCollector {
-    path: Vec<String>,
-    containers: Vec<String>,
-    found: Vec<(String, bool, Vec<usize>, Tensor<1>)>,
+/// One parameter of a model, found by [`ModelParams::of`], not yet read back.
+pub struct ModelParam {
+    /// Path in this crate's module tree (`model.decoder.layernorm.gamma`).
+    pub path: String,
+    pub id: ParamId,
+    pub shape: Vec<usize>,
+    /// Innermost module type (`Struct:Linear`, `Struct:LayerNorm`, ...).
+    pub module: String,
+    pub values: Tensor<1>,
 }
 
-impl ModuleVisitor for ParamCollector {
+/// Every float parameter of a model, with paths and ids.
+#[derive(Default)]
+pub struct ModelParams {
+    path: Vec<String>,
+    containers: Vec<String>,
+    pub params: Vec<ModelParam>,
+}
+
+impl ModelParams {
+    pub fn of<M: Module>(model: &M) -> Vec<ModelParam> {
+        let mut collector = Self::default();
+        model.visit(&mut collector);
+        collector.params
+    }
+}
+
+impl ModuleVisitor for ModelParams {
     fn enter_module(&mut self, name: &str, container_type: &str) {
         self.path.push(name.to_string());
         self.containers.push(container_type.to_string());
@@ -507,37 +526,41 @@ impl ModuleVisitor for ParamCollector {
         let tensor = param.transform_for_save().val();
         let shape = tensor.dims().to_vec();
         let numel: usize = shape.iter().product();
-        let innermost = self.containers.iter().rev().find(|c| c.starts_with("Struct:")).map(String::as_str);
-        let (is_linear, is_norm) = (innermost == Some("Struct:Linear"), innermost == Some("Struct:LayerNorm"));
-        let mut path = self.path.join(".");
-        if is_norm {
-            path = match path.rsplit_once('.') {
-                Some((head, "gamma")) => format!("{head}.weight"),
-                Some((head, "beta")) => format!("{head}.bias"),
-                _ => path,
-            };
-        }
-        let is_linear_weight = is_linear && path.ends_with(".weight") && D == 2;
-        self.found.push((module_path_to_hf(&path), is_linear_weight, shape, tensor.reshape([numel])));
+        let module = self.containers.iter().rev().find(|c| c.starts_with("Struct:")).cloned().unwrap_or_default();
+        self.params.push(ModelParam { path: self.path.join("."), id: param.id, shape, module, values: tensor.reshape([numel]) });
     }
+}
+
+/// Reads a parameter back to the host without blocking.
+pub async fn read_param(values: Tensor<1>, name: &str) -> Result<Vec<f32>, WeightsError> {
+    let err = |e: String| WeightsError::Read { file: "model".into(), message: format!("{name}: {e}") };
+    values
+        .into_data_async()
+        .await
+        .map_err(|e| err(format!("{e:?}")))?
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| err(format!("{e:?}")))
 }
 
 /// The model's parameters under HF names in PyTorch layout, read back asynchronously (safe on WebGPU).
 pub async fn collect_hf_tensors(model: &ConditionalDetr) -> Result<Vec<NamedTensor>, WeightsError> {
-    let mut collector = ParamCollector::default();
-    model.visit(&mut collector);
-    let mut out = Vec::with_capacity(collector.found.len());
-    for (name, is_linear_weight, shape, flat) in collector.found {
-        let data = flat
-            .into_data_async()
-            .await
-            .map_err(|e| WeightsError::Read { file: "model".into(), message: format!("{name}: {e:?}") })?
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| WeightsError::Read { file: "model".into(), message: format!("{name}: {e:?}") })?;
-        let (shape, data) = if is_linear_weight {
+    let mut out = Vec::new();
+    for p in ModelParams::of(model) {
+        let path = if p.module == "Struct:LayerNorm" {
+            match p.path.rsplit_once('.') {
+                Some((head, "gamma")) => format!("{head}.weight"),
+                Some((head, "beta")) => format!("{head}.bias"),
+                _ => p.path.clone(),
+            }
+        } else {
+            p.path.clone()
+        };
+        let name = module_path_to_hf(&path);
+        let data = read_param(p.values, &name).await?;
+        let (shape, data) = if p.module == "Struct:Linear" && p.shape.len() == 2 && path.ends_with(".weight") {
             // Burn stores Linear weights as [in, out]; PyTorch as [out, in].
-            let (rows, cols) = (shape[0], shape[1]);
+            let (rows, cols) = (p.shape[0], p.shape[1]);
             let mut t = vec![0f32; data.len()];
             for r in 0..rows {
                 for c in 0..cols {
@@ -546,7 +569,7 @@ pub async fn collect_hf_tensors(model: &ConditionalDetr) -> Result<Vec<NamedTens
             }
             (vec![cols, rows], t)
         } else {
-            (shape, data)
+            (p.shape, data)
         };
         out.push(NamedTensor { name, shape, data });
     }

@@ -1,0 +1,353 @@
+//! Training: the official optimisation recipe (official `main.py`, `engine.py` `train_one_epoch`) as one
+//! platform-free async step that the CLI and the browser both call.
+//!
+//! AdamW (β 0.9/0.999, ε 1e-8, weight decay 1e-4 on every parameter), learning rate 1e-4 and 1e-5 for the
+//! backbone, the stem and `layer1` of the backbone frozen (optionally all of it), gradient clipping by the
+//! **global** L2 norm over all parameters (0.1; Burn's built-in clipping is per tensor), StepLR ×0.1 every
+//! `lr_drop` epochs, dropout 0.1 in training. Predictions are read back asynchronously for matching, so the
+//! step never blocks on the device (WebGPU forbids synchronous reads).
+
+use std::collections::BTreeMap;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::store::{ModuleSnapshot, bridge, burn_pack};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConditionalDetrConfig;
+use crate::criterion::{CriterionError, LossWeights, SetCriterion};
+use crate::data::TargetBoxes;
+use crate::matcher::MatcherCosts;
+use crate::model::mask::PixelMask;
+use crate::model::transformer::DropoutRates;
+use crate::model::{ConditionalDetr, ForwardOptions};
+use crate::preprocess::Batch;
+use crate::weights::{ModelParams, WeightsError, read_param};
+
+/// Hyper-parameters of a training run (official defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainOptions {
+    pub lr: f64,
+    pub lr_backbone: f64,
+    pub weight_decay: f32,
+    /// Global gradient-norm clipping threshold (0 disables it).
+    pub clip_max_norm: f32,
+    /// Multiply the learning rates by 0.1 every this many epochs (0: never).
+    pub lr_drop: usize,
+    /// Freeze the whole backbone (otherwise only the stem and `layer1`, as the official recipe).
+    pub freeze_backbone: bool,
+    /// Dropout of the transformer (residual, attention and feed-forward dropout, as the official code).
+    pub dropout: f64,
+    pub loss_ce: f32,
+    pub loss_bbox: f32,
+    pub loss_giou: f32,
+    pub cost_class: f32,
+    pub cost_bbox: f32,
+    pub cost_giou: f32,
+    pub focal_alpha: f32,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            lr: 1e-4,
+            lr_backbone: 1e-5,
+            weight_decay: 1e-4,
+            clip_max_norm: 0.1,
+            lr_drop: 0,
+            freeze_backbone: false,
+            dropout: 0.1,
+            loss_ce: 2.0,
+            loss_bbox: 5.0,
+            loss_giou: 2.0,
+            cost_class: 2.0,
+            cost_bbox: 5.0,
+            cost_giou: 2.0,
+            focal_alpha: 0.25,
+        }
+    }
+}
+
+impl TrainOptions {
+    pub fn criterion(&self) -> SetCriterion {
+        SetCriterion {
+            matcher: MatcherCosts { class: self.cost_class, bbox: self.cost_bbox, giou: self.cost_giou },
+            weights: LossWeights { ce: self.loss_ce, bbox: self.loss_bbox, giou: self.loss_giou },
+            focal_alpha: self.focal_alpha,
+        }
+    }
+
+    pub fn dropout_rates(&self) -> DropoutRates {
+        DropoutRates::new().with_dropout(self.dropout).with_attention(self.dropout).with_activation(self.dropout)
+    }
+
+    /// `(lr, lr_backbone)` in a given (0-based) epoch, StepLR.
+    pub fn learning_rates(&self, epoch: usize) -> (f64, f64) {
+        let drops = if self.lr_drop == 0 { 0 } else { epoch / self.lr_drop };
+        let factor = 0.1f64.powi(drops as i32);
+        (self.lr * factor, self.lr_backbone * factor)
+    }
+}
+
+/// Why a step failed. The model is left as it was before the step.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{0}")]
+    Criterion(#[from] CriterionError),
+    #[error("{0}")]
+    Weights(#[from] WeightsError),
+    #[error("the loss is not finite ({0}); lower the learning rate")]
+    Diverged(f64),
+    #[error("invalid batch: {0}")]
+    Batch(String),
+    #[error("invalid training state: {0}")]
+    State(String),
+}
+
+/// Everything logged about one step: loss components computed before the update, learning rates and
+/// the gradient norm before clipping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    pub step: usize,
+    pub epoch: usize,
+    pub loss: f64,
+    /// `loss_ce`, `loss_bbox`, `loss_giou`, `loss_ce_0`, …, `cardinality_error`, … (unweighted).
+    #[serde(flatten)]
+    pub components: BTreeMap<String, f64>,
+    pub lr: f64,
+    pub lr_backbone: f64,
+    pub grad_norm: f64,
+    pub num_boxes: usize,
+}
+
+/// A model being trained, with its optimizer.
+pub struct Trainer {
+    model: Option<ConditionalDetr>,
+    optim: ModuleOptimizer,
+    pub options: TrainOptions,
+    criterion: SetCriterion,
+    /// Steps taken so far.
+    pub step: usize,
+    /// Current (0-based) epoch, which sets the learning rates.
+    pub epoch: usize,
+}
+
+impl Trainer {
+    /// Takes a model on an autodiff device (built with [`TrainOptions::dropout_rates`]) and freezes the
+    /// backbone parts the recipe does not train.
+    pub fn new(model: ConditionalDetr, options: TrainOptions) -> Self {
+        let mut model = model;
+        model.model.backbone = if options.freeze_backbone {
+            model.model.backbone.no_grad()
+        } else {
+            model.model.backbone.freeze_stem_and_layer1()
+        };
+        let optim = AdamWConfig::new()
+            .with_beta_1(0.9)
+            .with_beta_2(0.999)
+            .with_epsilon(1e-8)
+            .with_weight_decay(options.weight_decay)
+            .init();
+        Self { model: Some(model), optim, criterion: options.criterion(), options, step: 0, epoch: 0 }
+    }
+
+    pub fn model(&self) -> &ConditionalDetr {
+        self.model.as_ref().expect("the model is only taken during an optimizer update")
+    }
+
+    pub fn device(&self) -> Device {
+        self.model().model.query_position_embeddings.weight.device()
+    }
+
+    /// One optimisation step on a batch; returns the metrics of the batch before the update.
+    pub async fn train_step(&mut self, batch: &Batch, targets: &[TargetBoxes]) -> Result<StepMetrics, TrainError> {
+        if batch.batch != targets.len() || batch.batch == 0 {
+            return Err(TrainError::Batch(format!("{} images but {} target lists", batch.batch, targets.len())));
+        }
+        let device = self.device();
+        let model = self.model();
+        let pixel_values = Tensor::<4>::from_data(
+            TensorData::new(batch.pixel_values.clone(), [batch.batch, 3, batch.height, batch.width]),
+            &device,
+        );
+        let mask = PixelMask { batch: batch.batch, height: batch.height, width: batch.width, data: batch.pixel_mask.clone() };
+        let output = model.forward(pixel_values, &mask, ForwardOptions { aux: true, attention_maps: false });
+        let loss = self.criterion.loss(&output, targets).await?;
+
+        // Read every loss value in one transfer.
+        let names: Vec<String> = loss.components.iter().map(|(n, _)| n.clone()).collect();
+        let mut values: Vec<Tensor<1>> = vec![loss.total.clone().detach()];
+        values.extend(loss.components.iter().map(|(_, t)| t.clone().detach()));
+        let values = read_param(Tensor::cat(values, 0), "loss").await?;
+        let total = values[0] as f64;
+        if !total.is_finite() {
+            return Err(TrainError::Diverged(total));
+        }
+
+        let mut grads = loss.total.backward();
+        let mut grads_backbone = GradientsParams::from_module(&mut grads, &model.model.backbone);
+        let mut grads_rest = GradientsParams::from_grads(grads, model);
+        let grad_norm = global_grad_norm(model, &[&grads_backbone, &grads_rest]).await?;
+        if self.options.clip_max_norm > 0.0 {
+            let coef = self.options.clip_max_norm as f64 / (grad_norm + 1e-6);
+            if coef < 1.0 {
+                scale_grads(model, &mut grads_backbone, coef);
+                scale_grads(model, &mut grads_rest, coef);
+            }
+        }
+        let (lr, lr_backbone) = self.options.learning_rates(self.epoch);
+        let model = self.model.take().expect("model present");
+        let model = self.optim.step(lr_backbone, model, grads_backbone);
+        self.model = Some(self.optim.step(lr, model, grads_rest));
+
+        let mut components: BTreeMap<String, f64> =
+            names.into_iter().zip(values[1..].iter().map(|&v| v as f64)).collect();
+        components.extend(loss.cardinality.into_iter().map(|(n, v)| (n, v as f64)));
+        let metrics = StepMetrics {
+            step: self.step,
+            epoch: self.epoch,
+            loss: total,
+            components,
+            lr,
+            lr_backbone,
+            grad_norm,
+            num_boxes: targets.iter().map(|t| t.labels.len()).sum(),
+        };
+        self.step += 1;
+        Ok(metrics)
+    }
+
+    /// The model as it is now, for inference (no autodiff, no dropout).
+    pub fn inference_model(&self) -> ConditionalDetr {
+        self.model().valid()
+    }
+
+    /// Gives the model back (e.g. to export it).
+    pub fn into_model(mut self) -> ConditionalDetr {
+        self.model.take().expect("model present")
+    }
+
+    /// Serialises model parameters (with their ids) and optimizer state, read back asynchronously, so a
+    /// run can continue exactly where it stopped ([`Trainer::restore`]).
+    pub async fn snapshot(&self, config: &ConditionalDetrConfig) -> Result<TrainingSnapshot, TrainError> {
+        let mut packs = Vec::new();
+        for p in ModelParams::of(self.model()) {
+            let data = read_param(p.values, &p.path).await?;
+            packs.push(bridge::from_data(TensorData::new(data, p.shape), p.path, Some(p.id.val())));
+        }
+        let state = serde_json::json!({"step": self.step, "epoch": self.epoch, "options": self.options});
+        let model = burn_pack::Writer::new(packs)
+            .with_metadata("config.json", &config.to_json())
+            .with_metadata("trainer", &state.to_string())
+            .into_bytes()
+            .map_err(|e| TrainError::State(e.to_string()))?
+            .to_vec();
+        let optimizer = self.optim.into_bytes().map_err(|e| TrainError::State(format!("{e:?}")))?.to_vec();
+        Ok(TrainingSnapshot { model, optimizer })
+    }
+
+    /// Restores parameters, parameter ids, step, epoch and optimizer state from a [`TrainingSnapshot`]
+    /// into a trainer whose model has the same architecture.
+    pub fn restore(&mut self, snapshot: &TrainingSnapshot) -> Result<(), TrainError> {
+        let state = |m: String| TrainError::State(m);
+        let reader = burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(snapshot.model.clone()))
+            .map_err(|e| state(format!("corrupt model snapshot: {e}")))?;
+        let meta: serde_json::Value = reader
+            .metadata()
+            .get("trainer")
+            .and_then(|t| serde_json::from_str(t).ok())
+            .ok_or_else(|| state("the snapshot has no trainer state".into()))?;
+        let tensors = reader.into_tensors().map_err(|e| state(format!("corrupt model snapshot: {e}")))?;
+        let mut model = self.model.take().expect("model present");
+        let result = model.apply(tensors, None, None, false);
+        self.model = Some(model);
+        if !result.missing.is_empty() || !result.unused.is_empty() || !result.errors.is_empty() {
+            return Err(state(format!(
+                "the snapshot does not match the model ({} missing, {} unexpected, {} mis-shaped)",
+                result.missing.len(),
+                result.unused.len(),
+                result.errors.len()
+            )));
+        }
+        let optim = std::mem::replace(&mut self.optim, AdamWConfig::new().init());
+        self.optim = optim
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(snapshot.optimizer.clone()))
+            .map_err(|e| state(format!("corrupt optimizer state: {e:?}")))?;
+        self.step = meta["step"].as_u64().unwrap_or(0) as usize;
+        self.epoch = meta["epoch"].as_u64().unwrap_or(0) as usize;
+        Ok(())
+    }
+}
+
+/// Model parameters and optimizer state of a run, as bytes (files natively, IndexedDB in the browser).
+#[derive(Debug, Clone)]
+pub struct TrainingSnapshot {
+    pub model: Vec<u8>,
+    pub optimizer: Vec<u8>,
+}
+
+/// Sum of squared gradients over every parameter found in `grads`.
+struct SquaredNorm<'a> {
+    grads: &'a [&'a GradientsParams],
+    sum: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for SquaredNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        for g in self.grads {
+            if let Some(grad) = g.get::<D>(param.id) {
+                let sq = grad.square().sum();
+                self.sum = Some(match self.sum.take() {
+                    Some(s) => s + sq,
+                    None => sq,
+                });
+            }
+        }
+    }
+}
+
+async fn global_grad_norm(model: &ConditionalDetr, grads: &[&GradientsParams]) -> Result<f64, TrainError> {
+    let mut visitor = SquaredNorm { grads, sum: None };
+    model.visit(&mut visitor);
+    let Some(sum) = visitor.sum else { return Ok(0.0) };
+    let value = read_param(sum, "gradient norm").await?;
+    Ok((value[0] as f64).sqrt())
+}
+
+/// Multiplies every gradient in `grads` by `factor`.
+struct ScaleGrads<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f64,
+}
+
+impl ModuleVisitor for ScaleGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.grads.remove::<D>(param.id) {
+            self.grads.register(param.id, grad * self.factor);
+        }
+    }
+}
+
+fn scale_grads(model: &ConditionalDetr, grads: &mut GradientsParams, factor: f64) {
+    model.visit(&mut ScaleGrads { grads, factor });
+}
+
+/// How a dataset's classes relate to a checkpoint's label set.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabelPlan {
+    /// Every dataset class is a model class: keep the class head; dataset class `i` is model class `map[i]`.
+    Keep(Vec<usize>),
+    /// New classes: a fresh class head for the dataset's label set.
+    NewHead,
+}
+
+/// Keeps the class head when every dataset class name is one of the model's (case-insensitive).
+pub fn plan_labels(dataset: &[String], model: &[String]) -> LabelPlan {
+    let find = |name: &String| model.iter().position(|m| m.eq_ignore_ascii_case(name) && !m.eq_ignore_ascii_case("N/A"));
+    match dataset.iter().map(find).collect::<Option<Vec<usize>>>() {
+        Some(map) => LabelPlan::Keep(map),
+        None => LabelPlan::NewHead,
+    }
+}
