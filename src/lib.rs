@@ -1,21 +1,28 @@
 //! Conditional DETR (Meng et al., "Conditional DETR for Fast Training Convergence", ICCV 2021) in Rust on
 //! Burn: the model, checkpoint loading (Hugging Face and official formats), pre- and post-processing,
-//! the set-prediction loss and a platform-free training step. The same library compiles to WebAssembly
-//! (WebGPU or CPU) for the browser front end in `www/`; platform code lives in `web.rs` and the `cdetr`
-//! binary.
+//! the set-prediction loss, a platform-free training step and COCO evaluation. The same library compiles
+//! to WebAssembly (WebGPU or CPU) for the browser front end in `www/`; platform code lives in `web.rs`
+//! (wasm-bindgen) and the `cdetr` binary.
+//!
+//! Layout, following the official repository: [`model`] (backbone, position encoding, transformer,
+//! attention, heads), [`matcher`], [`criterion`], [`postprocess`], [`box_ops`]; around them
+//! [`config`], [`weights`], [`preprocess`], [`data`], [`train`], [`eval`] and [`draw`].
 
 pub mod box_ops;
 pub mod config;
+pub mod criterion;
+pub mod data;
+pub mod draw;
+pub mod eval;
 pub mod labels;
+pub mod matcher;
 pub mod model;
 pub mod postprocess;
+pub mod preprocess;
+pub mod train;
 pub mod weights;
+#[cfg(target_family = "wasm")]
+pub mod web;
 
 pub use config::ConditionalDetrConfig;
 pub use model::{ConditionalDetr, DetrOutput, ForwardOptions};
-pub mod preprocess;
-pub mod draw;
-pub mod criterion;
-pub mod data;
-pub mod matcher;
-pub mod train;

@@ -17,12 +17,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConditionalDetrConfig;
 use crate::criterion::{CriterionError, LossWeights, SetCriterion};
-use crate::data::TargetBoxes;
+use crate::data::augment::{Rng, TrainAugment, resize_for_eval};
+use crate::data::{BoxAnnotation, TargetBoxes, collate};
 use crate::matcher::MatcherCosts;
 use crate::model::mask::PixelMask;
 use crate::model::transformer::DropoutRates;
 use crate::model::{ConditionalDetr, ForwardOptions};
-use crate::preprocess::Batch;
+use crate::preprocess::{Batch, ResizeMode};
 use crate::weights::{ModelParams, WeightsError, read_param};
 
 /// Hyper-parameters of a training run (official defaults).
@@ -349,5 +350,70 @@ pub fn plan_labels(dataset: &[String], model: &[String]) -> LabelPlan {
     match dataset.iter().map(find).collect::<Option<Vec<usize>>>() {
         Some(map) => LabelPlan::Keep(map),
         None => LabelPlan::NewHead,
+    }
+}
+
+/// Labeled images in memory, served as augmented, padded batches (official `DataLoader` with a random
+/// sampler; the last, smaller batch of an epoch is kept).
+pub struct TrainingSet {
+    images: Vec<image::RgbImage>,
+    boxes: Vec<Vec<BoxAnnotation>>,
+    batch_size: usize,
+    augment: Option<TrainAugment>,
+    resize: ResizeMode,
+    shuffle: bool,
+    rng: Rng,
+    order: Vec<usize>,
+    cursor: usize,
+}
+
+impl TrainingSet {
+    /// `augment: None` resizes with `resize` only (deterministic input).
+    pub fn new(
+        images: Vec<image::RgbImage>,
+        boxes: Vec<Vec<BoxAnnotation>>,
+        batch_size: usize,
+        augment: Option<TrainAugment>,
+        resize: ResizeMode,
+        shuffle: bool,
+        rng: Rng,
+    ) -> Self {
+        let order = (0..images.len()).collect();
+        Self { images, boxes, batch_size: batch_size.max(1), augment, resize, shuffle, rng, order, cursor: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+
+    pub fn steps_per_epoch(&self) -> usize {
+        self.images.len().div_ceil(self.batch_size)
+    }
+
+    /// The next batch, and whether it ends the epoch. Panics on an empty set (callers check).
+    pub fn next_batch(&mut self) -> (Batch, Vec<TargetBoxes>, bool) {
+        assert!(!self.images.is_empty(), "an empty training set has no batches");
+        if self.cursor == 0 && self.shuffle {
+            self.rng.shuffle(&mut self.order);
+        }
+        let end = (self.cursor + self.batch_size).min(self.order.len());
+        let mut images = Vec::with_capacity(end - self.cursor);
+        let mut boxes = Vec::with_capacity(end - self.cursor);
+        for &i in &self.order[self.cursor..end] {
+            let (img, b) = match &self.augment {
+                Some(aug) => aug.apply(&self.images[i], &self.boxes[i], &mut self.rng),
+                None => resize_for_eval(&self.images[i], &self.boxes[i], self.resize),
+            };
+            images.push(img);
+            boxes.push(b);
+        }
+        let epoch_done = end == self.order.len();
+        self.cursor = if epoch_done { 0 } else { end };
+        let (batch, targets) = collate(images, boxes);
+        (batch, targets, epoch_done)
     }
 }

@@ -381,7 +381,7 @@ pub fn backbone_config(config: &ConditionalDetrConfig, checkpoint: Option<&Check
         return named.ok_or_else(|| WeightsError::Mismatch {
             file: "config".into(),
             message: format!(
-                "unknown backbone `{}`: known are resnet50 and resnet101; other ResNet layouts are read from a checkpoint",
+                "unknown backbone `{}`: known are resnet50, resnet101, resnet_cdetr_tiny_a and resnet_cdetr_tiny_b; other ResNet layouts are read from a checkpoint",
                 config.backbone
             ),
         });

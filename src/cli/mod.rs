@@ -4,6 +4,8 @@ mod bench;
 mod common;
 mod convert;
 mod detect;
+mod eval;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +23,10 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Convert a checkpoint (HF safetensors, official .pth/.safetensors, Burnpack) to Burnpack or HF safetensors.
     Convert(convert::ConvertArgs),
+    /// Fine-tune (or train from scratch) on a COCO, Pascal VOC or YOLO dataset.
+    Train(train::TrainArgs),
+    /// COCO box AP of a model on a labeled dataset.
+    Eval(eval::EvalArgs),
     /// Time the forward pass on the CPU.
     Bench(bench::BenchArgs),
 }
@@ -29,6 +35,8 @@ pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Detect(args) => detect::run(args),
         Command::Convert(args) => convert::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }

@@ -146,14 +146,17 @@ pub struct ResNetConfig {
 }
 
 impl ResNetConfig {
-    /// The torchvision/timm layouts known by name (`resnet50`, `resnet101`), if any.
+    /// The layouts known by name, if any: timm's `resnet50` and `resnet101`, and the small
+    /// `resnet_cdetr_tiny_a`/`_b` of the reference fixtures (for tests and training from scratch on a CPU).
     pub fn from_name(name: &str, dilation: bool) -> Option<Self> {
-        let blocks = match name {
-            "resnet50" | "resnet50d" | "timm/resnet50.a1_in1k" => [3, 4, 6, 3],
-            "resnet101" | "timm/resnet101.a1h_in1k" => [3, 4, 23, 3],
+        let (blocks, widths, stem) = match name {
+            "resnet50" => ([3, 4, 6, 3], [64, 128, 256, 512], 64),
+            "resnet101" => ([3, 4, 23, 3], [64, 128, 256, 512], 64),
+            "resnet_cdetr_tiny_a" => ([1, 2, 1, 1], [8, 16, 32, 64], 16),
+            "resnet_cdetr_tiny_b" => ([2, 1, 1, 2], [8, 12, 16, 24], 8),
             _ => return None,
         };
-        Some(Self::new(blocks, [64, 128, 256, 512], 64).with_dilation(dilation))
+        Some(Self::new(blocks, widths, stem).with_dilation(dilation))
     }
 
     /// Channels of the last feature map (input of the 1×1 input projection).

@@ -170,6 +170,22 @@ impl ConditionalDetr {
         self
     }
 
+    /// Sets every dropout probability (training uses its own rates; inference ignores them).
+    pub fn with_dropout(mut self, rates: DropoutRates) -> Self {
+        for layer in &mut self.model.encoder.layers {
+            layer.dropout.prob = rates.dropout;
+            layer.activation_dropout.prob = rates.activation;
+            layer.self_attn.dropout.prob = rates.attention;
+        }
+        for layer in &mut self.model.decoder.layers {
+            layer.dropout.prob = rates.dropout;
+            layer.activation_dropout.prob = rates.activation;
+            layer.self_attn.dropout.prob = rates.attention;
+            layer.encoder_attn.dropout.prob = rates.attention;
+        }
+        self
+    }
+
     pub fn num_labels(&self) -> usize {
         self.class_labels_classifier.weight.dims()[1]
     }

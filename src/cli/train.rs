@@ -1,0 +1,255 @@
+//! `cdetr train`: fine-tune (or train from scratch) on a COCO / VOC / YOLO dataset, with the official
+//! recipe; one `metrics.jsonl` line per step, a resumable checkpoint every epoch and an HF-compatible
+//! `model.safetensors` + `config.json` at the end.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::tensor::Device;
+use cdetr::ConditionalDetrConfig;
+use cdetr::data::{DataFormat, Rng, TrainAugment, load_dataset_split, load_image};
+use cdetr::model::ConditionalDetr;
+use cdetr::preprocess::ResizeMode;
+use cdetr::train::{LabelPlan, TrainOptions, Trainer, TrainingSet, TrainingSnapshot, plan_labels};
+use cdetr::weights::{backbone_config, collect_hf_tensors, load_model, read_checkpoint_file, write_safetensors};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::common::{cpu, resolve_config};
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Augment {
+    /// The official DETR recipe (flip, multi-scale resize, random crop), scaled by --max-size.
+    Default,
+    /// Only resize (--resize).
+    None,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Dataset: a COCO JSON file or folder, a Pascal VOC root, or a YOLO folder.
+    #[arg(long)]
+    data: PathBuf,
+    /// Dataset format (default: detected).
+    #[arg(long)]
+    format: Option<DataFormat>,
+    /// Split to train on where the dataset has splits (VOC ImageSets/Main/<split>.txt).
+    #[arg(long)]
+    split: Option<String>,
+    /// Starting checkpoint, or `none` to train from scratch.
+    #[arg(long, default_value = "none")]
+    weights: String,
+    /// Model config.json (default: embedded in the checkpoint, else R50 COCO).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    #[arg(long, default_value_t = 2)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 1e-5)]
+    lr_backbone: f64,
+    /// Drop the learning rates ×0.1 every this many epochs (default: at 4/5 of the run, as 40 of 50).
+    #[arg(long)]
+    lr_drop: Option<usize>,
+    #[arg(long, default_value_t = 1e-4)]
+    weight_decay: f32,
+    /// Global gradient-norm clipping (0 disables).
+    #[arg(long, default_value_t = 0.1)]
+    clip_max_norm: f32,
+    /// Freeze the whole backbone (default: only the stem and layer1, as the official recipe).
+    #[arg(long)]
+    freeze_backbone: bool,
+    /// Longest image side of the augmentation (the official 1333 scaled down, e.g. 512 on a CPU).
+    #[arg(long, default_value_t = 1333)]
+    max_size: u32,
+    /// Resize without augmentation: `default`, `none` or `SHORT,LONG`.
+    #[arg(long, default_value = "default")]
+    resize: ResizeMode,
+    #[arg(long, value_enum, default_value = "default")]
+    augment: Augment,
+    /// Dropout of the transformer (attention, residual and feed-forward).
+    #[arg(long, default_value_t = 0.1)]
+    dropout: f64,
+    /// Keep the dataset order.
+    #[arg(long)]
+    no_shuffle: bool,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Continue the run saved in --output.
+    #[arg(long)]
+    resume: bool,
+    /// Output folder.
+    #[arg(long)]
+    output: PathBuf,
+}
+
+/// Dataset images and boxes in memory, with the model's class indices.
+pub struct LoadedData {
+    pub class_names: Vec<String>,
+    pub images: Vec<image::RgbImage>,
+    pub boxes: Vec<Vec<cdetr::data::BoxAnnotation>>,
+}
+
+pub fn load_data(path: &Path, format: Option<DataFormat>, split: Option<&str>) -> Result<LoadedData> {
+    let (dataset, root) = load_dataset_split(path, format, split)?;
+    if dataset.samples.is_empty() {
+        bail!("{}: the dataset has no images", path.display());
+    }
+    eprintln!("{}: {}", path.display(), dataset.summary());
+    for message in dataset.report.messages.iter().take(5) {
+        eprintln!("  {message}");
+    }
+    if dataset.report.messages.len() > 5 {
+        eprintln!("  … {} more", dataset.report.messages.len() - 5);
+    }
+    let mut images = Vec::with_capacity(dataset.samples.len());
+    let mut boxes = Vec::with_capacity(dataset.samples.len());
+    for s in &dataset.samples {
+        images.push(load_image(&root.join(&s.image))?);
+        boxes.push(s.annotations.clone());
+    }
+    Ok(LoadedData { class_names: dataset.class_names, images, boxes })
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.output).with_context(|| format!("{}: cannot create folder", args.output.display()))?;
+    let data = load_data(&args.data, args.format, args.split.as_deref())?;
+    let options = TrainOptions {
+        lr: args.lr,
+        lr_backbone: args.lr_backbone,
+        weight_decay: args.weight_decay,
+        clip_max_norm: args.clip_max_norm,
+        lr_drop: args.lr_drop.unwrap_or((args.epochs * 4 / 5).max(1)),
+        freeze_backbone: args.freeze_backbone,
+        dropout: args.dropout,
+        ..TrainOptions::default()
+    };
+
+    // Model: from the checkpoint (keeping the class head when the dataset's classes are among its
+    // labels) or fresh from the config.
+    let device = cpu();
+    let (model, mut config, label_map) = initial_model(&args, &data.class_names, &device)?;
+    let model = model.with_dropout(options.dropout_rates()).train();
+    let mut trainer = Trainer::new(model, options);
+    let checkpoint_dir = args.output.join("checkpoint");
+    if args.resume {
+        let snapshot = TrainingSnapshot {
+            model: std::fs::read(checkpoint_dir.join("model.bpk"))
+                .with_context(|| format!("{}: nothing to resume", checkpoint_dir.display()))?,
+            optimizer: std::fs::read(checkpoint_dir.join("optimizer.bpk"))
+                .with_context(|| format!("{}: nothing to resume", checkpoint_dir.display()))?,
+        };
+        trainer.restore(&snapshot)?;
+        eprintln!("resuming at epoch {} (step {})", trainer.epoch, trainer.step);
+    }
+    if label_map.is_none() {
+        config.set_labels(&data.class_names);
+    }
+    let boxes = match &label_map {
+        Some(map) => data
+            .boxes
+            .iter()
+            .map(|b| b.iter().map(|a| cdetr::data::BoxAnnotation { class_id: map[a.class_id], ..*a }).collect())
+            .collect(),
+        None => data.boxes.clone(),
+    };
+    let augment = (args.augment == Augment::Default).then(|| TrainAugment::new(args.max_size));
+    let mut set = TrainingSet::new(
+        data.images,
+        boxes,
+        args.batch_size,
+        augment,
+        args.resize,
+        !args.no_shuffle,
+        Rng::new(args.seed.wrapping_add(trainer.epoch as u64)),
+    );
+
+    let metrics_path = args.output.join("metrics.jsonl");
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(args.resume)
+        .write(true)
+        .truncate(!args.resume)
+        .open(&metrics_path)
+        .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
+    let steps_per_epoch = set.steps_per_epoch();
+    let total = (args.epochs.saturating_sub(trainer.epoch) * steps_per_epoch) as u64;
+    let bar = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{spinner} epoch {prefix} [{bar:30}] {pos}/{len} steps {elapsed}<{eta} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let start = std::time::Instant::now();
+    while trainer.epoch < args.epochs {
+        bar.set_prefix(format!("{}/{}", trainer.epoch + 1, args.epochs));
+        loop {
+            let (batch, targets, epoch_done) = set.next_batch();
+            let m = pollster::block_on(trainer.train_step(&batch, &targets))?;
+            let mut line = serde_json::to_value(&m)?;
+            line["time_s"] = serde_json::json!(start.elapsed().as_secs_f64());
+            writeln!(metrics, "{line}")?;
+            bar.set_message(format!("loss {:.3}", m.loss));
+            bar.inc(1);
+            if epoch_done {
+                break;
+            }
+        }
+        trainer.epoch += 1;
+        metrics.flush()?;
+        let snapshot = pollster::block_on(trainer.snapshot(&config))?;
+        std::fs::create_dir_all(&checkpoint_dir)?;
+        write_atomically(&checkpoint_dir.join("model.bpk"), &snapshot.model)?;
+        write_atomically(&checkpoint_dir.join("optimizer.bpk"), &snapshot.optimizer)?;
+    }
+    bar.finish_and_clear();
+
+    let model = trainer.inference_model();
+    let tensors = pollster::block_on(collect_hf_tensors(&model))?;
+    write_atomically(&args.output.join("model.safetensors"), &write_safetensors(&tensors, Some(&config)))?;
+    std::fs::write(args.output.join("config.json"), config.to_json())?;
+    eprintln!(
+        "trained {} epochs ({} steps) in {:.0} s → {}",
+        args.epochs,
+        trainer.step,
+        start.elapsed().as_secs_f64(),
+        args.output.join("model.safetensors").display()
+    );
+    Ok(())
+}
+
+/// The starting model, its config, and (when the class head is kept) dataset class → model class.
+fn initial_model(
+    args: &TrainArgs,
+    classes: &[String],
+    device: &Device,
+) -> Result<(ConditionalDetr, ConditionalDetrConfig, Option<Vec<usize>>)> {
+    if args.weights == "none" {
+        let mut config = resolve_config(args.config.as_deref(), None)?;
+        config.set_labels(classes);
+        let model = ConditionalDetr::init(&config, &backbone_config(&config, None)?, device);
+        return Ok((model, config, None));
+    }
+    let checkpoint = read_checkpoint_file(Path::new(&args.weights))?;
+    let config = resolve_config(args.config.as_deref(), Some(&checkpoint))?;
+    let model = load_model(&config, &checkpoint, device)?;
+    match plan_labels(classes, &config.labels()) {
+        LabelPlan::Keep(map) => Ok((model, config, Some(map))),
+        LabelPlan::NewHead => {
+            eprintln!("new classes {classes:?}: a fresh class head replaces the checkpoint's");
+            let model = model.with_new_class_head(classes.len(), device);
+            Ok((model, config, None))
+        }
+    }
+}
+
+/// Writes through a temporary file so an interrupted run never leaves a half-written checkpoint.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("{}: cannot write", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))?;
+    Ok(())
+}

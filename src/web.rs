@@ -1,0 +1,531 @@
+//! The WebAssembly API (wasm-bindgen) that `www/worker.js` drives: one [`Engine`] per worker, owning the
+//! Burn device (WebGPU when an adapter exists, otherwise the Flex CPU backend), the detection model, the
+//! last frame's attention maps and a fine-tuning session.
+//!
+//! Every entry point returns `Result<_, JsError>` with a message meant for the user; results cross as
+//! JS objects (serde-wasm-bindgen) and `Float32Array`s, never JSON strings. All reads from the device are
+//! asynchronous (`into_data_async`), as WebGPU requires.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use js_sys::{Float32Array, Object, Reflect, Uint8Array};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+use crate::ConditionalDetrConfig;
+use crate::data::augment::TrainAugment;
+use crate::data::{BoxAnnotation, Rng};
+use crate::eval::{CocoMetrics, Detection as EvalDetection, GroundTruth, evaluate};
+use crate::model::mask::PixelMask;
+use crate::model::{AttentionOutput, ConditionalDetr, ForwardOptions};
+use crate::postprocess::{Detection, PostProcessOptions, post_process, read_predictions};
+use crate::preprocess::{ResizeMode, preprocess, rgba_to_rgb};
+use crate::train::{LabelPlan, StepMetrics, TrainOptions, Trainer, TrainingSet, TrainingSnapshot, plan_labels};
+use crate::weights::{collect_hf_tensors, load_model, load_model_with_dropout, read_checkpoint_bytes, write_safetensors};
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn js_err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    let serializer = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+    value.serialize(&serializer).map_err(js_err)
+}
+
+fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
+}
+
+/// What the page needs to know about a loaded model.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelInfo {
+    name: String,
+    format: String,
+    labels: Vec<String>,
+    num_queries: usize,
+    d_model: usize,
+    heads: usize,
+    encoder_layers: usize,
+    decoder_layers: usize,
+    backbone: String,
+    parameters: usize,
+}
+
+/// Per-frame detection settings from the page.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct DetectOptions {
+    threshold: f32,
+    top_k: usize,
+    /// Shortest edge of the network input (0: the image as it is).
+    shortest_edge: u32,
+    longest_edge: u32,
+    /// Keep the cross-attention maps of this frame for [`Engine::attention`].
+    attention: bool,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        Self { threshold: 0.5, top_k: 100, shortest_edge: 800, longest_edge: 1333, attention: false }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DetectResult {
+    detections: Vec<Detection>,
+    width: u32,
+    height: u32,
+    input_width: usize,
+    input_height: usize,
+    /// Milliseconds: pre-processing, network (incl. read-back), post-processing.
+    preprocess_ms: f64,
+    network_ms: f64,
+    postprocess_ms: f64,
+}
+
+struct LoadedModel {
+    model: ConditionalDetr,
+    config: ConditionalDetrConfig,
+    name: String,
+}
+
+struct LastAttention {
+    maps: AttentionOutput,
+    /// Resized (unpadded) input size and padded input size, to map feature cells back to the frame.
+    resized: (usize, usize),
+    padded: (usize, usize),
+}
+
+/// One labeled image sent by the page.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsSample {
+    rgba: serde_bytes_compat::Bytes,
+    width: u32,
+    height: u32,
+    boxes: Vec<JsBox>,
+}
+
+#[derive(Deserialize)]
+struct JsBox {
+    x0: f32,
+    y0: f32,
+    x1: f32,
+    y1: f32,
+    label: usize,
+}
+
+/// Fine-tuning settings from the page.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct JsTrainOptions {
+    lr: f64,
+    lr_backbone: f64,
+    batch_size: usize,
+    /// Longest side of augmented images (the official recipe scaled down).
+    max_size: u32,
+    augment: bool,
+    freeze_backbone: bool,
+    dropout: f64,
+    seed: u64,
+}
+
+impl Default for JsTrainOptions {
+    fn default() -> Self {
+        Self { lr: 1e-4, lr_backbone: 1e-5, batch_size: 2, max_size: 512, augment: true, freeze_backbone: false, dropout: 0.1, seed: 0 }
+    }
+}
+
+struct Session {
+    trainer: Trainer,
+    config: ConditionalDetrConfig,
+    train: TrainingSet,
+    val: Vec<(image::RgbImage, Vec<BoxAnnotation>)>,
+    max_size: u32,
+    /// Dataset class index → model class index.
+    label_map: Vec<usize>,
+}
+
+/// Detection and fine-tuning engine of one page (lives in a Web Worker).
+#[wasm_bindgen]
+pub struct Engine {
+    device: Device,
+    backend: String,
+    fallback_reason: Option<String>,
+    model: Option<LoadedModel>,
+    attention: Option<LastAttention>,
+    session: Option<Session>,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Creates the engine: WebGPU when `prefer_gpu` and the browser gives an adapter, else the CPU backend.
+    pub async fn create(prefer_gpu: bool) -> Engine {
+        let (device, backend, fallback_reason) = if prefer_gpu {
+            match Device::wgpu_options().init_async().await {
+                Ok(device) => (device, "webgpu".to_string(), None),
+                Err(e) => (Device::flex(), "cpu".to_string(), Some(format!("WebGPU is unavailable ({e}); using the CPU"))),
+            }
+        } else {
+            (Device::flex(), "cpu".to_string(), Some("CPU backend requested".to_string()))
+        };
+        Engine { device, backend, fallback_reason, model: None, attention: None, session: None }
+    }
+
+    /// `"webgpu"` or `"cpu"`.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.clone()
+    }
+
+    /// Why the CPU backend is in use, if it is.
+    #[wasm_bindgen(getter, js_name = fallbackReason)]
+    pub fn fallback_reason(&self) -> Option<String> {
+        self.fallback_reason.clone()
+    }
+
+    /// Loads a checkpoint (HF safetensors, official-name safetensors, or Burnpack) with an optional
+    /// `config.json`; returns the model's description.
+    #[wasm_bindgen(js_name = loadModel)]
+    pub fn load_model(&mut self, weights: Vec<u8>, config_json: Option<String>, name: String) -> Result<JsValue, JsError> {
+        let checkpoint = read_checkpoint_bytes(weights, &name).map_err(js_err)?;
+        let config = match config_json {
+            Some(text) => ConditionalDetrConfig::from_json(&text, "config.json").map_err(js_err)?,
+            None => checkpoint.config.clone().unwrap_or_default(),
+        };
+        let model = load_model(&config, &checkpoint, &self.device).map_err(js_err)?;
+        let info = ModelInfo {
+            name: name.clone(),
+            format: checkpoint.format.to_string(),
+            labels: config.labels(),
+            num_queries: config.num_queries,
+            d_model: config.d_model,
+            heads: config.decoder_attention_heads,
+            encoder_layers: config.encoder_layers,
+            decoder_layers: config.decoder_layers,
+            backbone: config.backbone.clone(),
+            parameters: checkpoint.tensors.iter().map(|t| t.data.len()).sum(),
+        };
+        self.model = Some(LoadedModel { model, config, name });
+        self.attention = None;
+        to_js(&info)
+    }
+
+    /// Detects objects in an RGBA frame; `options`: `{threshold, topK, shortestEdge, longestEdge, attention}`.
+    pub async fn detect(&mut self, rgba: Vec<u8>, width: u32, height: u32, options: JsValue) -> Result<JsValue, JsError> {
+        let options: DetectOptions = if options.is_undefined() || options.is_null() {
+            DetectOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(js_err)?
+        };
+        let loaded = self.model.as_ref().ok_or_else(|| js_err("no model is loaded"))?;
+        let t0 = now();
+        let image = rgba_to_rgb(width, height, &rgba).map_err(js_err)?;
+        let mode = if options.shortest_edge == 0 {
+            ResizeMode::None
+        } else {
+            ResizeMode::Size { shortest_edge: options.shortest_edge, longest_edge: options.longest_edge.max(options.shortest_edge) }
+        };
+        let batch = preprocess(std::slice::from_ref(&image), mode);
+        let pixel_values = Tensor::<4>::from_data(
+            TensorData::new(batch.pixel_values, [1, 3, batch.height, batch.width]),
+            &self.device,
+        );
+        let mask = PixelMask { batch: 1, height: batch.height, width: batch.width, data: batch.pixel_mask };
+        let t1 = now();
+        let output = loaded.model.forward(pixel_values, &mask, ForwardOptions { aux: false, attention_maps: options.attention });
+        let raw = read_predictions(&output).await.map_err(|e| js_err(format!("the device failed: {e:?}")))?;
+        let t2 = now();
+        let labels = loaded.config.labels();
+        let detections = post_process(
+            &raw,
+            &[(height as usize, width as usize)],
+            &labels,
+            PostProcessOptions { threshold: options.threshold, top_k: options.top_k },
+        )
+        .pop()
+        .unwrap_or_default();
+        self.attention = output.attention.map(|maps| LastAttention {
+            maps,
+            resized: batch.image_sizes[0],
+            padded: (batch.height, batch.width),
+        });
+        let t3 = now();
+        to_js(&DetectResult {
+            detections,
+            width,
+            height,
+            input_width: batch.width,
+            input_height: batch.height,
+            preprocess_ms: t1 - t0,
+            network_ms: t2 - t1,
+            postprocess_ms: t3 - t2,
+        })
+    }
+
+    /// Per-head cross-attention maps of the last decoder layer for one query of the last frame detected
+    /// with `attention: true`: `{heads, featureWidth, featureHeight, validWidth, validHeight, spatial,
+    /// content, combined}` where each map is a `Float32Array` of `heads × featureHeight × featureWidth`.
+    pub async fn attention(&self, query: usize) -> Result<JsValue, JsError> {
+        let last = self.attention.as_ref().ok_or_else(|| js_err("no attention maps: detect a frame with attention enabled first"))?;
+        let [_, heads, nq, hw] = last.maps.maps.combined.dims();
+        if query >= nq {
+            return Err(js_err(format!("query {query} out of range (the model has {nq} queries)")));
+        }
+        let (fh, fw) = (last.maps.feature_height, last.maps.feature_width);
+        let out = Object::new();
+        for (key, t) in [("spatial", &last.maps.maps.spatial), ("content", &last.maps.maps.content), ("combined", &last.maps.maps.combined)] {
+            let slice = t.clone().slice([0..1, 0..heads, query..query + 1, 0..hw]).reshape([heads * hw]);
+            let data = slice.into_data_async().await.map_err(|e| js_err(format!("{e:?}")))?;
+            let values = data.convert::<f32>().try_into_vec::<f32>().map_err(|e| js_err(format!("{e:?}")))?;
+            set(&out, key, Float32Array::from(values.as_slice()));
+        }
+        set(&out, "heads", heads as u32);
+        set(&out, "featureWidth", fw as u32);
+        set(&out, "featureHeight", fh as u32);
+        // Feature cells that cover the real image (the rest is padding).
+        let valid = |resized: usize, padded: usize, cells: usize| ((resized * cells + padded - 1) / padded).min(cells) as u32;
+        set(&out, "validWidth", valid(last.resized.1, last.padded.1, fw));
+        set(&out, "validHeight", valid(last.resized.0, last.padded.0, fh));
+        Ok(out.into())
+    }
+
+    /// Prepares fine-tuning of the loaded model on labeled images.
+    ///
+    /// `dataset`: `{classNames: string[], train: Sample[], val: Sample[]}` with
+    /// `Sample = {rgba: Uint8Array, width, height, boxes: [{x0, y0, x1, y1, label}]}` (pixels);
+    /// `options`: `{lr, lrBackbone, batchSize, maxSize, augment, freezeBackbone, dropout, seed}`.
+    /// Keeps the class head when every class name is one of the model's, else makes a new one.
+    #[wasm_bindgen(js_name = startTraining)]
+    pub fn start_training(&mut self, dataset: JsValue, options: JsValue) -> Result<JsValue, JsError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct JsDataset {
+            class_names: Vec<String>,
+            train: Vec<JsSample>,
+            #[serde(default)]
+            val: Vec<JsSample>,
+        }
+        let dataset: JsDataset = serde_wasm_bindgen::from_value(dataset).map_err(|e| js_err(format!("invalid dataset: {e}")))?;
+        let options: JsTrainOptions = if options.is_undefined() { JsTrainOptions::default() } else { serde_wasm_bindgen::from_value(options).map_err(js_err)? };
+        if dataset.class_names.is_empty() {
+            return Err(js_err("the dataset has no classes"));
+        }
+        if dataset.train.is_empty() {
+            return Err(js_err("the training split is empty: add labeled images first"));
+        }
+        let loaded = self.model.as_ref().ok_or_else(|| js_err("load a model before fine-tuning"))?;
+        let to_samples = |samples: Vec<JsSample>| -> Result<Vec<(image::RgbImage, Vec<BoxAnnotation>)>, JsError> {
+            samples
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let img = rgba_to_rgb(s.width, s.height, &s.rgba.0).map_err(|e| js_err(format!("image {i}: {e}")))?;
+                    let boxes = s
+                        .boxes
+                        .into_iter()
+                        .filter(|b| b.label < dataset.class_names.len())
+                        .map(|b| BoxAnnotation { class_id: b.label, bbox: [b.x0, b.y0, b.x1, b.y1] })
+                        .collect();
+                    Ok((img, boxes))
+                })
+                .collect()
+        };
+        let train = to_samples(dataset.train)?;
+        let val = to_samples(dataset.val)?;
+
+        let mut config = loaded.config.clone();
+        let (label_map, new_head) = match plan_labels(&dataset.class_names, &config.labels()) {
+            LabelPlan::Keep(map) => (map, false),
+            LabelPlan::NewHead => ((0..dataset.class_names.len()).collect(), true),
+        };
+        if new_head {
+            config.set_labels(&dataset.class_names);
+        }
+        let train_options = TrainOptions {
+            lr: options.lr,
+            lr_backbone: options.lr_backbone,
+            freeze_backbone: options.freeze_backbone,
+            dropout: options.dropout,
+            ..TrainOptions::default()
+        };
+        // Rebuild on the autodiff device from the loaded weights (exported through the host).
+        let device = self.device.autodiff();
+        let mut model = loaded.model.clone().fork(&device);
+        if new_head {
+            model = model.with_new_class_head(config.num_labels(), &device);
+        }
+        let _ = load_model_with_dropout; // dropout rates come from the trainer's options below
+        let model = model.with_dropout(train_options.dropout_rates());
+        let trainer = Trainer::new(model, train_options);
+        let remap = |samples: Vec<(image::RgbImage, Vec<BoxAnnotation>)>| {
+            samples
+                .into_iter()
+                .map(|(img, boxes)| (img, boxes.into_iter().map(|b| BoxAnnotation { class_id: label_map[b.class_id], ..b }).collect()))
+                .collect::<Vec<_>>()
+        };
+        let train = remap(train);
+        let val = remap(val);
+        let augment = options.augment.then(|| TrainAugment::new(options.max_size));
+        let resize = ResizeMode::Size { shortest_edge: options.max_size * 800 / 1333, longest_edge: options.max_size };
+        let (images, boxes): (Vec<_>, Vec<_>) = train.into_iter().unzip();
+        let set = TrainingSet::new(images, boxes, options.batch_size.max(1), augment, resize, true, Rng::new(options.seed));
+        let summary = serde_json::json!({
+            "newHead": new_head,
+            "labels": config.labels(),
+            "trainImages": set.len(),
+            "valImages": val.len(),
+            "stepsPerEpoch": set.steps_per_epoch(),
+        });
+        self.session = Some(Session { trainer, config, train: set, val, max_size: options.max_size, label_map });
+        to_js(&summary)
+    }
+
+    /// One optimisation step on the next batch; returns the step's metrics plus `epochDone`.
+    #[wasm_bindgen(js_name = trainStep)]
+    pub async fn train_step(&mut self) -> Result<JsValue, JsError> {
+        let session = self.session.as_mut().ok_or_else(|| js_err("no fine-tuning session: start one first"))?;
+        let (batch, targets, epoch_done) = session.train.next_batch();
+        let metrics: StepMetrics = session.trainer.train_step(&batch, &targets).await.map_err(js_err)?;
+        if epoch_done {
+            session.trainer.epoch += 1;
+        }
+        let value = to_js(&metrics)?;
+        let _ = Reflect::set(&value, &"epochDone".into(), &epoch_done.into());
+        Ok(value)
+    }
+
+    /// COCO AP of the current fine-tuned model on the validation split.
+    pub async fn evaluate(&mut self) -> Result<JsValue, JsError> {
+        let session = self.session.as_ref().ok_or_else(|| js_err("no fine-tuning session"))?;
+        if session.val.is_empty() {
+            return Err(js_err("the validation split is empty"));
+        }
+        let model = session.trainer.inference_model();
+        let labels = session.config.labels();
+        let mode = ResizeMode::Size { shortest_edge: session.max_size * 800 / 1333, longest_edge: session.max_size };
+        let mut gts = Vec::new();
+        let mut dets = Vec::new();
+        for (i, (img, boxes)) in session.val.iter().enumerate() {
+            let batch = preprocess(std::slice::from_ref(img), mode);
+            let pixel_values = Tensor::<4>::from_data(TensorData::new(batch.pixel_values, [1, 3, batch.height, batch.width]), &self.device);
+            let mask = PixelMask { batch: 1, height: batch.height, width: batch.width, data: batch.pixel_mask };
+            let out = model.forward(pixel_values, &mask, ForwardOptions::default());
+            let raw = read_predictions(&out).await.map_err(|e| js_err(format!("{e:?}")))?;
+            let found = post_process(&raw, &[(img.height() as usize, img.width() as usize)], &labels, PostProcessOptions { threshold: 0.0, top_k: 100 });
+            for b in boxes {
+                let [x0, y0, x1, y1] = b.bbox;
+                gts.push(GroundTruth { image_id: i as u64, category_id: b.class_id as u64, bbox: [x0 as f64, y0 as f64, (x1 - x0) as f64, (y1 - y0) as f64], area: ((x1 - x0) * (y1 - y0)) as f64, iscrowd: false });
+            }
+            for d in found.into_iter().flatten() {
+                let [x0, y0, x1, y1] = d.bbox;
+                dets.push(EvalDetection { image_id: i as u64, category_id: d.label as u64, bbox: [x0 as f64, y0 as f64, (x1 - x0) as f64, (y1 - y0) as f64], score: d.score as f64 });
+            }
+        }
+        let image_ids: Vec<u64> = (0..session.val.len() as u64).collect();
+        let mut categories: Vec<u64> = session.label_map.iter().map(|&c| c as u64).collect();
+        categories.sort_unstable();
+        categories.dedup();
+        let metrics: CocoMetrics = evaluate(&image_ids, &categories, &gts, &dets).map_err(js_err)?;
+        to_js(&metrics)
+    }
+
+    /// Makes the fine-tuned model the one used for detection.
+    #[wasm_bindgen(js_name = useTrainedModel)]
+    pub fn use_trained_model(&mut self) -> Result<JsValue, JsError> {
+        let session = self.session.as_ref().ok_or_else(|| js_err("no fine-tuning session"))?;
+        let model = session.trainer.inference_model().fork(&self.device);
+        let name = format!("{} (fine-tuned)", self.model.as_ref().map(|m| m.name.as_str()).unwrap_or("model"));
+        self.model = Some(LoadedModel { model, config: session.config.clone(), name });
+        self.attention = None;
+        to_js(&session.config.labels())
+    }
+
+    /// The fine-tuned model (or the loaded one) as HF-compatible `{safetensors: Uint8Array, config: string}`.
+    #[wasm_bindgen(js_name = exportModel)]
+    pub async fn export_model(&self) -> Result<JsValue, JsError> {
+        let (model, config) = match &self.session {
+            Some(s) => (s.trainer.inference_model(), s.config.clone()),
+            None => {
+                let m = self.model.as_ref().ok_or_else(|| js_err("no model to export"))?;
+                (m.model.clone(), m.config.clone())
+            }
+        };
+        let tensors = collect_hf_tensors(&model).await.map_err(js_err)?;
+        let bytes = write_safetensors(&tensors, Some(&config));
+        let out = Object::new();
+        set(&out, "safetensors", Uint8Array::from(bytes.as_slice()));
+        set(&out, "config", config.to_json());
+        Ok(out.into())
+    }
+
+    /// The fine-tuning state (weights with parameter ids, optimizer) to keep across reloads.
+    #[wasm_bindgen(js_name = snapshotTraining)]
+    pub async fn snapshot_training(&self) -> Result<JsValue, JsError> {
+        let session = self.session.as_ref().ok_or_else(|| js_err("no fine-tuning session"))?;
+        let snap = session.trainer.snapshot(&session.config).await.map_err(js_err)?;
+        let out = Object::new();
+        set(&out, "model", Uint8Array::from(snap.model.as_slice()));
+        set(&out, "optimizer", Uint8Array::from(snap.optimizer.as_slice()));
+        set(&out, "step", session.trainer.step as u32);
+        set(&out, "epoch", session.trainer.epoch as u32);
+        Ok(out.into())
+    }
+
+    /// Restores a [`snapshot_training`](Self::snapshot_training) into the current session (same dataset classes).
+    #[wasm_bindgen(js_name = restoreTraining)]
+    pub fn restore_training(&mut self, model: Vec<u8>, optimizer: Vec<u8>) -> Result<JsValue, JsError> {
+        let session = self.session.as_mut().ok_or_else(|| js_err("start the session before restoring it"))?;
+        session.trainer.restore(&TrainingSnapshot { model, optimizer }).map_err(js_err)?;
+        to_js(&serde_json::json!({"step": session.trainer.step, "epoch": session.trainer.epoch}))
+    }
+}
+
+/// Milliseconds from `performance.now()` (0 where there is none).
+fn now() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| js_sys::Reflect::get(&p, &"now".into()).ok().map(|f| (p, f)))
+        .and_then(|(p, f)| f.dyn_into::<js_sys::Function>().ok().and_then(|f| f.call0(&p).ok()))
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0)
+}
+
+/// `Uint8Array` → `Vec<u8>` for serde-wasm-bindgen.
+mod serde_bytes_compat {
+    use serde::{Deserialize, Deserializer};
+
+    pub struct Bytes(pub Vec<u8>);
+
+    impl<'de> Deserialize<'de> for Bytes {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> serde::de::Visitor<'de> for Visitor {
+                type Value = Bytes;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a Uint8Array of RGBA pixels")
+                }
+                fn visit_bytes<E>(self, v: &[u8]) -> Result<Bytes, E> {
+                    Ok(Bytes(v.to_vec()))
+                }
+                fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                    Ok(Bytes(v))
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Bytes, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(b) = seq.next_element::<u8>()? {
+                        out.push(b);
+                    }
+                    Ok(Bytes(out))
+                }
+            }
+            d.deserialize_bytes(Visitor)
+        }
+    }
+}
