@@ -409,8 +409,8 @@ pub fn backbone_config(config: &ConditionalDetrConfig, checkpoint: Option<&Check
     if let Some(named) = named {
         if named != inferred {
             return Err(mismatch(format!(
-                "the configuration names backbone `{}` (blocks {:?}, widths {:?}) but the checkpoint holds blocks {:?}, widths {:?}",
-                config.backbone, named.blocks, named.widths, inferred.blocks, inferred.widths
+                "the configuration names backbone `{}` (blocks {:?}, widths {:?}, stem {}) but the checkpoint holds blocks {:?}, widths {:?}, stem {}",
+                config.backbone, named.blocks, named.widths, named.stem_width, inferred.blocks, inferred.widths, inferred.stem_width
             )));
         }
     }

@@ -152,8 +152,8 @@ impl ResNetConfig {
         let (blocks, widths, stem) = match name {
             "resnet50" => ([3, 4, 6, 3], [64, 128, 256, 512], 64),
             "resnet101" => ([3, 4, 23, 3], [64, 128, 256, 512], 64),
-            "resnet_cdetr_tiny_a" => ([1, 2, 1, 1], [8, 16, 32, 64], 16),
-            "resnet_cdetr_tiny_b" => ([2, 1, 1, 2], [8, 12, 16, 24], 8),
+            "resnet_cdetr_tiny_a" => ([1, 2, 1, 1], [8, 16, 32, 64], 64),
+            "resnet_cdetr_tiny_b" => ([2, 1, 1, 2], [8, 12, 16, 24], 64),
             _ => return None,
         };
         Some(Self::new(blocks, widths, stem).with_dilation(dilation))
