@@ -222,3 +222,77 @@ fn bad_inputs_fail_with_one_clear_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("resize"));
 }
+
+/// `cdetr train` on the fixture's two images and targets (written as a COCO dataset): with nothing random
+/// and one batch holding both images, the first metrics line is the reference loss.
+#[test]
+fn train_first_metrics_line_equals_reference_loss() {
+    use cdetr::data::{BoxAnnotation, Dataset, SampleMeta};
+    let dir = tmp("train");
+    let refs = fixture_tensors();
+    let mut samples = Vec::new();
+    let mut images = Vec::new();
+    for i in 0..2 {
+        let t = &refs[&format!("inputs.image.{i}")];
+        let (h, w) = (t.shape[0] as u32, t.shape[1] as u32);
+        images.push(image::RgbImage::from_raw(w, h, t.values.iter().map(|&v| v as u8).collect()).unwrap());
+        let labels = refs[&format!("targets.{i}.class_labels")].usize();
+        let boxes = refs[&format!("targets.{i}.boxes")].values.clone();
+        let annotations = labels
+            .iter()
+            .enumerate()
+            .map(|(k, &class_id)| {
+                let b = &boxes[4 * k..4 * k + 4];
+                let (cx, cy, bw, bh) = (b[0] * w as f64, b[1] * h as f64, b[2] * w as f64, b[3] * h as f64);
+                BoxAnnotation { class_id, bbox: [(cx - bw / 2.0) as f32, (cy - bh / 2.0) as f32, (cx + bw / 2.0) as f32, (cy + bh / 2.0) as f32] }
+            })
+            .collect();
+        samples.push(SampleMeta { image: format!("image{i}.png"), width: w, height: h, annotations, image_id: i as i64 });
+    }
+    let dataset = Dataset {
+        class_names: (0..5).map(|i| format!("LABEL_{i}")).collect(),
+        category_ids: (0..5).collect(),
+        samples,
+        ..Default::default()
+    };
+    let annotations = cdetr::data::native::write_coco_dataset(&dir.join("data"), &dataset, &images).unwrap();
+    let out_dir = dir.join("run");
+    let out = cdetr(&[
+        "train", "--data", s(&annotations), "--weights", s(&tiny("model.safetensors")), "--config", s(&tiny("config.json")),
+        "--lr", "0", "--augment", "none", "--dropout", "0", "--no-shuffle", "--resize", "none",
+        "--batch-size", "2", "--epochs", "2", "--output", s(&out_dir),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(out_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per step");
+    let json = fixture_json();
+    let reference = &json["loss_official_semantics"];
+    let want = reference["total_official_weights"].as_f64().unwrap();
+    let got = lines[0]["loss"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-4 * want, "loss {got} vs reference {want}");
+    for (name, want) in reference["loss_dict"].as_object().unwrap() {
+        let got = lines[0][name].as_f64().unwrap_or_else(|| panic!("{name} missing in {}", lines[0]));
+        assert!((got - want.as_f64().unwrap()).abs() <= 1e-4 * want.as_f64().unwrap().max(1.0), "{name}: {got} vs {want}");
+    }
+    for key in ["lr", "lr_backbone", "grad_norm", "step", "epoch"] {
+        assert!(lines[0].get(key).is_some(), "{key} missing");
+    }
+    // The exported model loads back with `detect`, with the same label set.
+    assert!(out_dir.join("model.safetensors").exists() && out_dir.join("config.json").exists());
+    let det = cdetr(&["detect", s(&dir.join("data/images/image0.png")), "--weights", s(&out_dir.join("model.safetensors")), "--config", s(&out_dir.join("config.json")), "--threshold", "0"]);
+    assert!(det.status.success(), "{}", String::from_utf8_lossy(&det.stderr));
+
+    // --resume continues from the checkpoint and appends.
+    let out = cdetr(&[
+        "train", "--data", s(&annotations), "--weights", s(&tiny("model.safetensors")), "--config", s(&tiny("config.json")),
+        "--lr", "0", "--augment", "none", "--dropout", "0", "--no-shuffle", "--resize", "none",
+        "--batch-size", "2", "--epochs", "3", "--output", s(&out_dir), "--resume",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let n = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap().lines().count();
+    assert_eq!(n, 3, "resumed for one more epoch");
+}
