@@ -6,6 +6,7 @@
 //! JS objects (serde-wasm-bindgen) and `Float32Array`s, never JSON strings. All reads from the device are
 //! asynchronous (`into_data_async`), as WebGPU requires.
 
+use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use js_sys::{Float32Array, Object, Reflect, Uint8Array};
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::ConditionalDetrConfig;
 use crate::data::augment::TrainAugment;
+use crate::data::upload::{UploadedImage, dataset_from_uploads};
 use crate::data::{BoxAnnotation, Rng};
 use crate::eval::{CocoMetrics, Detection as EvalDetection, GroundTruth, evaluate};
 use crate::model::mask::PixelMask;
@@ -20,7 +22,7 @@ use crate::model::{AttentionOutput, ConditionalDetr, ForwardOptions};
 use crate::postprocess::{Detection, PostProcessOptions, post_process, read_predictions};
 use crate::preprocess::{ResizeMode, preprocess, rgba_to_rgb};
 use crate::train::{LabelPlan, StepMetrics, TrainOptions, Trainer, TrainingSet, TrainingSnapshot, plan_labels};
-use crate::weights::{collect_hf_tensors, load_model, load_model_with_dropout, read_checkpoint_bytes, write_safetensors};
+use crate::weights::{collect_hf_tensors, load_model, read_checkpoint_bytes, write_safetensors};
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -38,6 +40,69 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
 
 fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
+}
+
+/// Parses dropped annotation files against the dropped images.
+///
+/// `files`: `[{name, text}]` (COCO .json, VOC .xml, YOLO .txt + classes.txt/obj.names/data.yaml);
+/// `images`: `[{name, width, height}]`. Returns `{classNames, samples: [{image, boxes: [{x0, y0, x1, y1,
+/// label}]}], report: {summary, messages}}`; a malformed file is an error naming the file and line.
+#[wasm_bindgen(js_name = parseDataset)]
+pub fn parse_dataset(files: JsValue, images: JsValue) -> Result<JsValue, JsError> {
+    #[derive(Deserialize)]
+    struct File {
+        name: String,
+        text: String,
+    }
+    #[derive(Deserialize)]
+    struct Image {
+        name: String,
+        width: u32,
+        height: u32,
+    }
+    #[derive(Serialize)]
+    struct OutBox {
+        x0: f32,
+        y0: f32,
+        x1: f32,
+        y1: f32,
+        label: usize,
+    }
+    #[derive(Serialize)]
+    struct OutSample {
+        image: String,
+        boxes: Vec<OutBox>,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Out {
+        class_names: Vec<String>,
+        samples: Vec<OutSample>,
+        report: serde_json::Value,
+    }
+    let files: Vec<File> = serde_wasm_bindgen::from_value(files).map_err(|e| js_err(format!("invalid file list: {e}")))?;
+    let images: Vec<Image> = serde_wasm_bindgen::from_value(images).map_err(|e| js_err(format!("invalid image list: {e}")))?;
+    let files: Vec<(String, String)> = files.into_iter().map(|f| (f.name, f.text)).collect();
+    let images: Vec<UploadedImage> =
+        images.into_iter().map(|i| UploadedImage { name: i.name, width: i.width, height: i.height }).collect();
+    let dataset = dataset_from_uploads(&files, &images).map_err(js_err)?;
+    let out = Out {
+        class_names: dataset.class_names.clone(),
+        report: serde_json::json!({"summary": dataset.summary(), "messages": dataset.report.messages}),
+        samples: dataset
+            .samples
+            .into_iter()
+            .map(|s| OutSample {
+                image: s.image,
+                boxes: s
+                    .annotations
+                    .into_iter()
+                    .map(|a| OutBox { x0: a.bbox[0], y0: a.bbox[1], x1: a.bbox[2], y1: a.bbox[3], label: a.class_id })
+                    .collect(),
+            })
+            .collect(),
+    };
+    to_js(&out)
 }
 
 /// What the page needs to know about a loaded model.
@@ -355,13 +420,12 @@ impl Engine {
             dropout: options.dropout,
             ..TrainOptions::default()
         };
-        // Rebuild on the autodiff device from the loaded weights (exported through the host).
-        let device = self.device.autodiff();
-        let mut model = loaded.model.clone().fork(&device);
+        // The loaded weights, switched to autodiff (no copy through the host).
+        let device = self.device.clone().autodiff();
+        let mut model = loaded.model.clone().train();
         if new_head {
             model = model.with_new_class_head(config.num_labels(), &device);
         }
-        let _ = load_model_with_dropout; // dropout rates come from the trainer's options below
         let model = model.with_dropout(train_options.dropout_rates());
         let trainer = Trainer::new(model, train_options);
         let remap = |samples: Vec<(image::RgbImage, Vec<BoxAnnotation>)>| {
@@ -440,7 +504,7 @@ impl Engine {
     #[wasm_bindgen(js_name = useTrainedModel)]
     pub fn use_trained_model(&mut self) -> Result<JsValue, JsError> {
         let session = self.session.as_ref().ok_or_else(|| js_err("no fine-tuning session"))?;
-        let model = session.trainer.inference_model().fork(&self.device);
+        let model = session.trainer.inference_model();
         let name = format!("{} (fine-tuned)", self.model.as_ref().map(|m| m.name.as_str()).unwrap_or("model"));
         self.model = Some(LoadedModel { model, config: session.config.clone(), name });
         self.attention = None;

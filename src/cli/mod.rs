@@ -5,6 +5,8 @@ mod common;
 mod convert;
 mod detect;
 mod eval;
+mod serve;
+mod synth;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +31,10 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Time the forward pass on the CPU.
     Bench(bench::BenchArgs),
+    /// Serve the web app (www/ and pkg/) on 127.0.0.1.
+    Serve(serve::ServeArgs),
+    /// Write the synthetic shapes dataset (COCO JSON + PNGs).
+    Synth(synth::SynthArgs),
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -38,5 +44,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Synth(args) => synth::run(args),
     }
 }

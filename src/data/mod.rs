@@ -17,6 +17,7 @@ pub mod coco;
 #[cfg(not(target_family = "wasm"))]
 pub mod native;
 pub mod synth;
+pub mod upload;
 pub mod voc;
 pub mod yolo;
 

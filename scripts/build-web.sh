@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the browser app: the library for wasm32 (WebGPU + CPU backends), optimised with wasm-opt when it
+# is installed, and its JS bindings with wasm-bindgen into pkg/. Installs the wasm32 target and the
+# wasm-bindgen CLI (the exact version in Cargo.lock) from crates.io when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target add wasm32-unknown-unknown >/dev/null
+version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $version"; then
+  echo "installing wasm-bindgen-cli $version (once)…"
+  cargo install wasm-bindgen-cli --version "$version"
+fi
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_WASM:-target/wasm}"
+cargo build --lib --release --target wasm32-unknown-unknown
+wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/cdetr.wasm"
+
+# wasm-opt (Debian's binaryen) must run before wasm-bindgen (see shared/BROWSER.md).
+if command -v wasm-opt >/dev/null; then
+  echo "optimising with $(wasm-opt --version)…"
+  wasm-opt -O2 --strip-debug --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
+    "$wasm" -o "$CARGO_TARGET_DIR/cdetr.opt.wasm"
+  wasm="$CARGO_TARGET_DIR/cdetr.opt.wasm"
+else
+  echo "wasm-opt not found (Debian package binaryen): shipping the unoptimised module"
+fi
+
+mkdir -p pkg
+wasm-bindgen --target web --no-typescript --out-dir pkg "$wasm"
+mv -f pkg/cdetr.opt.js pkg/cdetr.js 2>/dev/null || true
+mv -f pkg/cdetr.opt_bg.wasm pkg/cdetr_bg.wasm 2>/dev/null || true
+sed -i 's/cdetr\.opt_bg\.wasm/cdetr_bg.wasm/g' pkg/cdetr.js
+raw=$(stat -c %s pkg/cdetr_bg.wasm)
+gz=$(gzip -9 -c pkg/cdetr_bg.wasm | wc -c)
+echo "pkg/cdetr_bg.wasm: $((raw / 1024)) KiB, $((gz / 1024)) KiB gzipped"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test: the Rust unit and integration tests (on Burn's CPU backend), the wasm32 build of the
+# library, and the browser end-to-end tests in headless Chromium (WebGPU on SwiftShader and the CPU
+# fallback). Installs what it needs from the package registries: the wasm32 target, wasm-bindgen-cli,
+# playwright-core, and — as root on Debian — chromium and binaryen.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null || ! command -v wasm-opt >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium binaryen >/dev/null
+  fi
+fi
+command -v chromium >/dev/null || { echo "chromium is needed for the browser tests (Debian: apt-get install chromium)"; exit 1; }
+
+echo "== cargo test"
+cargo test --locked
+
+echo "== wasm build"
+./scripts/build-web.sh
+
+echo "== browser end-to-end tests"
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+node tests/e2e/run.mjs
