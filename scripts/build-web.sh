@@ -28,10 +28,8 @@ else
 fi
 
 mkdir -p pkg
-wasm-bindgen --target web --no-typescript --out-dir pkg "$wasm"
-mv -f pkg/cdetr.opt.js pkg/cdetr.js 2>/dev/null || true
-mv -f pkg/cdetr.opt_bg.wasm pkg/cdetr_bg.wasm 2>/dev/null || true
-sed -i 's/cdetr\.opt_bg\.wasm/cdetr_bg.wasm/g' pkg/cdetr.js
+rm -f pkg/cdetr.js pkg/cdetr_bg.wasm pkg/cdetr.wasm
+wasm-bindgen --target web --no-typescript --out-name cdetr --out-dir pkg "$wasm"
 raw=$(stat -c %s pkg/cdetr_bg.wasm)
 gz=$(gzip -9 -c pkg/cdetr_bg.wasm | wc -c)
 echo "pkg/cdetr_bg.wasm: $((raw / 1024)) KiB, $((gz / 1024)) KiB gzipped"
