@@ -126,6 +126,8 @@ impl ConditionalDetrConfig {
         map.entry("architectures")
             .or_insert(serde_json::json!(["ConditionalDetrForObjectDetection"]));
         map.insert("num_hidden_layers".into(), self.encoder_layers.into());
+        // The weights come with the checkpoint: transformers must not fetch an ImageNet backbone.
+        map.insert("use_pretrained_backbone".into(), false.into());
         serde_json::to_string_pretty(&value).expect("config serialises")
     }
 

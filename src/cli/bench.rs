@@ -46,6 +46,8 @@ struct Report {
     forward_all_s: Vec<f64>,
     backbone_median_s: f64,
     transformer_and_heads_median_s: f64,
+    /// Median time of each backbone stage.
+    backbone_stages_s: Vec<(String, f64)>,
     threads: usize,
 }
 
@@ -80,12 +82,40 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let _ = features.last().map(|f| f.clone().sum().into_data());
         start.elapsed().as_secs_f64()
     };
+    // Where the time goes: each stage run on the previous stage's output, synchronised after each.
+    let stages = || -> Vec<(&'static str, f64)> {
+        let sync = |t: &Tensor<4>| {
+            let _ = t.clone().sum().into_data();
+        };
+        let bb = &model.model.backbone;
+        let mut out = Vec::new();
+        let t = Instant::now();
+        let x = bb.maxpool.forward(burn::tensor::activation::relu(bb.bn1.forward(bb.conv1.forward(input.clone()))));
+        sync(&x);
+        out.push(("stem", t.elapsed().as_secs_f64()));
+        let mut x = x;
+        for (name, stage) in [("layer1", &bb.layer1), ("layer2", &bb.layer2), ("layer3", &bb.layer3), ("layer4", &bb.layer4)] {
+            let t = Instant::now();
+            for block in stage {
+                x = block.forward(x);
+            }
+            sync(&x);
+            out.push((name, t.elapsed().as_secs_f64()));
+        }
+        out
+    };
     for _ in 0..args.warmup {
         time_forward();
     }
     let forward: Vec<f64> = (0..args.runs).map(|_| time_forward()).collect();
     let backbone: Vec<f64> = (0..args.runs).map(|_| time_backbone()).collect();
     let (f, b) = (median(forward.clone()), median(backbone));
+    let runs: Vec<Vec<(&str, f64)>> = (0..args.runs).map(|_| stages()).collect();
+    let breakdown: Vec<(String, f64)> = runs[0]
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (name.to_string(), median(runs.iter().map(|r| r[i].1).collect())))
+        .collect();
     let report = Report {
         backend: "burn flex (CPU)",
         width: w,
@@ -95,6 +125,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         forward_all_s: forward,
         backbone_median_s: b,
         transformer_and_heads_median_s: f - b,
+        backbone_stages_s: breakdown.clone(),
         threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     };
     if args.json {
@@ -105,6 +136,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
              (backbone {:.3} s, transformer + heads {:.3} s)",
             report.backend, report.threads, f, args.runs, b, f - b
         );
+        let parts: Vec<String> = breakdown.iter().map(|(n, t)| format!("{n} {t:.3} s")).collect();
+        println!("backbone stages: {}", parts.join(", "));
     }
     Ok(())
 }

@@ -234,3 +234,25 @@ impl ResNet {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dc5_dilates_the_last_stage_instead_of_striding() {
+        let device = Device::flex();
+        let x = Tensor::<4>::zeros([1, 3, 64, 96], &device);
+        let plain = ResNetConfig::from_name("resnet_cdetr_tiny_a", false).unwrap().init(&device);
+        let dc5 = ResNetConfig::from_name("resnet_cdetr_tiny_a", true).unwrap().init(&device);
+        let dims = |m: &ResNet| m.forward(x.clone()).iter().map(|f| f.dims()).collect::<Vec<_>>();
+        assert_eq!(dims(&plain), vec![[1, 32, 16, 24], [1, 64, 8, 12], [1, 128, 4, 6], [1, 256, 2, 3]]);
+        assert_eq!(dims(&dc5)[3], [1, 256, 4, 6]);
+        // First block of the dilated stage keeps dilation 1 (torchvision/timm); later blocks use 2.
+        let r50 = ResNetConfig::from_name("resnet50", true).unwrap().init(&device);
+        assert_eq!(r50.layer4[0].conv2.dilation, [1, 1]);
+        assert_eq!(r50.layer4[1].conv2.dilation, [2, 2]);
+        assert_eq!(r50.layer4[0].conv2.stride, [1, 1]);
+        assert_eq!(r50.layer3[0].conv2.stride, [2, 2]);
+    }
+}
