@@ -76,16 +76,33 @@ struct HostHead {
     boxes: Vec<f32>,
 }
 
-async fn to_host(head: &HeadOutput) -> Result<HostHead, CriterionError> {
-    let read = |t: Tensor<3>| async move {
-        t.into_data_async()
-            .await
-            .map_err(|e| CriterionError::Readback(format!("{e:?}")))?
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| CriterionError::Readback(format!("{e:?}")))
+/// Reads every layer's logits and boxes back in one transfer (each read-back is a round trip on WebGPU).
+async fn to_host(heads: &[&HeadOutput]) -> Result<Vec<HostHead>, CriterionError> {
+    let flat = |t: &Tensor<3>| {
+        let n: usize = t.dims().iter().product();
+        t.clone().detach().reshape([n])
     };
-    Ok(HostHead { logits: read(head.logits.clone().detach()).await?, boxes: read(head.pred_boxes.clone().detach()).await? })
+    let parts: Vec<Tensor<1>> = heads.iter().flat_map(|h| [flat(&h.logits), flat(&h.pred_boxes)]).collect();
+    let values = Tensor::cat(parts, 0)
+        .into_data_async()
+        .await
+        .map_err(|e| CriterionError::Readback(format!("{e:?}")))?
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| CriterionError::Readback(format!("{e:?}")))?;
+    let mut rest = values.as_slice();
+    let mut take = |n: usize| {
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        head.to_vec()
+    };
+    Ok(heads
+        .iter()
+        .map(|h| {
+            let (nl, nb) = (h.logits.dims().iter().product(), h.pred_boxes.dims().iter().product());
+            HostHead { logits: take(nl), boxes: take(nb) }
+        })
+        .collect())
 }
 
 impl SetCriterion {
@@ -105,8 +122,8 @@ impl SetCriterion {
         let mut components = Vec::new();
         let mut cardinality = Vec::new();
         let mut matchings = Vec::new();
-        for (i, head) in layers.into_iter().enumerate() {
-            let host = to_host(head).await?;
+        let hosts = to_host(&layers).await?;
+        for (i, (head, host)) in layers.into_iter().zip(hosts).enumerate() {
             let matching = targets
                 .iter()
                 .enumerate()

@@ -101,19 +101,25 @@ pub fn post_process(
         .collect()
 }
 
-/// Copies a forward pass's last-layer predictions to the host without blocking (works on WebGPU).
+/// Copies a forward pass's last-layer predictions to the host without blocking (works on WebGPU), in
+/// one transfer.
 pub async fn read_predictions(output: &crate::model::DetrOutput) -> Result<RawPredictions, burn::tensor::ExecutionError> {
+    use burn::tensor::Tensor;
     let [batch, num_queries, num_labels] = output.last.logits.dims();
-    let logits = output.last.logits.clone().into_data_async().await?;
-    let boxes = output.last.pred_boxes.clone().into_data_async().await?;
-    let refs = output.reference_points.clone().into_data_async().await?;
-    let to_vec = |d: burn::tensor::TensorData| d.convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+    let flat = |t: &Tensor<3>| {
+        let n: usize = t.dims().iter().product();
+        t.clone().reshape([n])
+    };
+    let all = Tensor::cat(vec![flat(&output.last.logits), flat(&output.last.pred_boxes), flat(&output.reference_points)], 0);
+    let values = all.into_data_async().await?.convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+    let (nl, nb) = (batch * num_queries * num_labels, batch * num_queries * 4);
+    let part = |range: std::ops::Range<usize>| values.get(range).map(<[f32]>::to_vec).unwrap_or_default();
     Ok(RawPredictions {
         batch,
         num_queries,
         num_labels,
-        logits: to_vec(logits),
-        boxes: to_vec(boxes),
-        reference_points: to_vec(refs),
+        logits: part(0..nl),
+        boxes: part(nl..nl + nb),
+        reference_points: part(nl + nb..nl + nb + batch * num_queries * 2),
     })
 }
