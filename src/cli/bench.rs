@@ -90,7 +90,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let bb = &model.model.backbone;
         let mut out = Vec::new();
         let t = Instant::now();
-        let x = bb.maxpool.forward(burn::tensor::activation::relu(bb.bn1.forward(bb.conv1.forward(input.clone()))));
+        let x = bb.maxpool.forward(burn::tensor::activation::relu(cdetr::model::backbone::conv_bn(&bb.conv1, &bb.bn1, input.clone())));
         sync(&x);
         out.push(("stem", t.elapsed().as_secs_f64()));
         let mut x = x;

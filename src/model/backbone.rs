@@ -12,6 +12,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::activation::relu;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
 /// Batch norm with fixed statistics: `y = x * scale + (bias - running_mean * scale)`,
@@ -44,14 +46,37 @@ impl FrozenBatchNorm2dConfig {
 }
 
 impl FrozenBatchNorm2d {
+    /// `(scale, shift)` with `y = x * scale + shift`, per channel.
+    pub fn scale_shift(&self) -> (Tensor<1>, Tensor<1>) {
+        let scale = self.weight.val() * (self.running_var.val() + 1e-5).sqrt().recip();
+        let shift = self.bias.val() - self.running_mean.val() * scale.clone();
+        (scale, shift)
+    }
+
     /// # Shapes
     /// - x: `[B, C, H, W]` → `[B, C, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [c] = self.weight.dims();
-        let scale = self.weight.val() * (self.running_var.val() + 1e-5).sqrt().recip();
-        let shift = self.bias.val() - self.running_mean.val() * scale.clone();
+        let (scale, shift) = self.scale_shift();
         x * scale.reshape([1, c, 1, 1]) + shift.reshape([1, c, 1, 1])
     }
+}
+
+/// `bn(conv(x))` computed as one convolution: the frozen statistics fold into the (bias-free) conv's
+/// weights and a bias, `conv(x, W · scale) + shift`. Same function, but the activations are touched once
+/// instead of three times; gradients still reach `W`.
+///
+/// # Shapes
+/// - x: `[B, C_in, H, W]` → `[B, C_out, H', W']`
+pub fn conv_bn(conv: &Conv2d, bn: &FrozenBatchNorm2d, x: Tensor<4>) -> Tensor<4> {
+    let (scale, shift) = bn.scale_shift();
+    let [c_out, _, _, _] = conv.weight.dims();
+    let weight = conv.weight.val() * scale.reshape([c_out, 1, 1, 1]);
+    let padding = match conv.padding {
+        PaddingConfig2d::Explicit(top, left, _, _) => [top, left],
+        _ => [0, 0],
+    };
+    conv2d(x, weight, Some(shift), ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups))
 }
 
 fn conv(channels: [usize; 2], kernel: usize, stride: usize, padding: usize, dilation: usize, device: &Device) -> Conv2d {
@@ -121,13 +146,12 @@ impl Bottleneck {
     /// - x: `[B, C_in, H, W]` → `[B, 4·width, H/stride, W/stride]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let shortcut = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            Some(d) => conv_bn(&d.conv, &d.bn, x.clone()),
             None => x.clone(),
         };
-        let y = relu(self.bn1.forward(self.conv1.forward(x)));
-        let y = relu(self.bn2.forward(self.conv2.forward(y)));
-        let y = self.bn3.forward(self.conv3.forward(y));
-        relu(y + shortcut)
+        let y = relu(conv_bn(&self.conv1, &self.bn1, x));
+        let y = relu(conv_bn(&self.conv2, &self.bn2, y));
+        relu(conv_bn(&self.conv3, &self.bn3, y) + shortcut)
     }
 }
 
@@ -216,7 +240,7 @@ impl ResNet {
     /// - output: the four stage outputs, strides 4, 8, 16 and 32 (16 with DC5).
     pub fn forward(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         // The max-pool follows a ReLU, so its implicit padding value cannot matter.
-        let mut x = self.maxpool.forward(relu(self.bn1.forward(self.conv1.forward(x))));
+        let mut x = self.maxpool.forward(relu(conv_bn(&self.conv1, &self.bn1, x)));
         let mut outputs = Vec::with_capacity(4);
         for stage in [&self.layer1, &self.layer2, &self.layer3, &self.layer4] {
             for block in stage {
