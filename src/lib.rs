@@ -17,6 +17,7 @@ pub mod eval;
 pub mod labels;
 pub mod matcher;
 pub mod model;
+pub mod optim;
 pub mod postprocess;
 pub mod preprocess;
 pub mod train;

@@ -10,7 +10,8 @@
 use std::collections::BTreeMap;
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::module::ParamId;
+use burn::optim::GradientsParams;
 use burn::store::{ModuleSnapshot, bridge, burn_pack};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,7 @@ use crate::matcher::MatcherCosts;
 use crate::model::mask::PixelMask;
 use crate::model::transformer::DropoutRates;
 use crate::model::{ConditionalDetr, ForwardOptions};
+use crate::optim::AdamW;
 use crate::preprocess::{Batch, ResizeMode};
 use crate::weights::{ModelParams, WeightsError, read_param};
 
@@ -126,7 +128,7 @@ pub struct StepMetrics {
 /// A model being trained, with its optimizer.
 pub struct Trainer {
     model: Option<ConditionalDetr>,
-    optim: ModuleOptimizer,
+    optim: AdamW,
     pub options: TrainOptions,
     criterion: SetCriterion,
     /// Steps taken so far.
@@ -145,12 +147,7 @@ impl Trainer {
         } else {
             model.model.backbone.freeze_stem_and_layer1()
         };
-        let optim = AdamWConfig::new()
-            .with_beta_1(0.9)
-            .with_beta_2(0.999)
-            .with_epsilon(1e-8)
-            .with_weight_decay(options.weight_decay)
-            .init();
+        let optim = AdamW::new(options.weight_decay);
         Self { model: Some(model), optim, criterion: options.criterion(), options, step: 0, epoch: 0 }
     }
 
@@ -187,21 +184,19 @@ impl Trainer {
             return Err(TrainError::Diverged(total));
         }
 
-        let mut grads = loss.total.backward();
-        let mut grads_backbone = GradientsParams::from_module(&mut grads, &model.model.backbone);
-        let mut grads_rest = GradientsParams::from_grads(grads, model);
-        let grad_norm = global_grad_norm(model, &[&grads_backbone, &grads_rest]).await?;
+        let mut grads = GradientsParams::from_grads(loss.total.backward(), model);
+        let grad_norm = global_grad_norm(model, &grads).await?;
         if self.options.clip_max_norm > 0.0 {
             let coef = self.options.clip_max_norm as f64 / (grad_norm + 1e-6);
             if coef < 1.0 {
-                scale_grads(model, &mut grads_backbone, coef);
-                scale_grads(model, &mut grads_rest, coef);
+                model.visit(&mut ScaleGrads { grads: &mut grads, factor: coef });
             }
         }
         let (lr, lr_backbone) = self.options.learning_rates(self.epoch);
+        let backbone = param_ids(&model.model.backbone);
         let model = self.model.take().expect("model present");
-        let model = self.optim.step(lr_backbone, model, grads_backbone);
-        self.model = Some(self.optim.step(lr, model, grads_rest));
+        let lr_of = |id: ParamId| if backbone.contains(&id) { lr_backbone } else { lr };
+        self.model = Some(self.optim.step(model, &mut grads, lr_of));
 
         let mut components: BTreeMap<String, f64> =
             names.into_iter().zip(values[1..].iter().map(|&v| v as f64)).collect();
@@ -245,7 +240,7 @@ impl Trainer {
             .into_bytes()
             .map_err(|e| TrainError::State(e.to_string()))?
             .to_vec();
-        let optimizer = self.optim.into_bytes().map_err(|e| TrainError::State(format!("{e:?}")))?.to_vec();
+        let optimizer = self.optim.snapshot().await.map_err(|e| TrainError::State(e.to_string()))?;
         Ok(TrainingSnapshot { model, optimizer })
     }
 
@@ -272,10 +267,8 @@ impl Trainer {
                 result.errors.len()
             )));
         }
-        let optim = std::mem::replace(&mut self.optim, AdamWConfig::new().init());
-        self.optim = optim
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(snapshot.optimizer.clone()))
-            .map_err(|e| state(format!("corrupt optimizer state: {e:?}")))?;
+        let device = self.device().without_autodiff();
+        self.optim.restore(&snapshot.optimizer, &device).map_err(|e| state(e.to_string()))?;
         self.step = meta["step"].as_u64().unwrap_or(0) as usize;
         self.epoch = meta["epoch"].as_u64().unwrap_or(0) as usize;
         Ok(())
@@ -291,30 +284,42 @@ pub struct TrainingSnapshot {
 
 /// Sum of squared gradients over every parameter found in `grads`.
 struct SquaredNorm<'a> {
-    grads: &'a [&'a GradientsParams],
+    grads: &'a GradientsParams,
     sum: Option<Tensor<1>>,
 }
 
 impl ModuleVisitor for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        for g in self.grads {
-            if let Some(grad) = g.get::<D>(param.id) {
-                let sq = grad.square().sum();
-                self.sum = Some(match self.sum.take() {
-                    Some(s) => s + sq,
-                    None => sq,
-                });
-            }
+        if let Some(grad) = self.grads.get::<D>(param.id) {
+            let sq = grad.square().sum();
+            self.sum = Some(match self.sum.take() {
+                Some(s) => s + sq,
+                None => sq,
+            });
         }
     }
 }
 
-async fn global_grad_norm(model: &ConditionalDetr, grads: &[&GradientsParams]) -> Result<f64, TrainError> {
+/// L2 norm of all gradients together (one read-back).
+async fn global_grad_norm(model: &ConditionalDetr, grads: &GradientsParams) -> Result<f64, TrainError> {
     let mut visitor = SquaredNorm { grads, sum: None };
     model.visit(&mut visitor);
     let Some(sum) = visitor.sum else { return Ok(0.0) };
     let value = read_param(sum, "gradient norm").await?;
     Ok((value[0] as f64).sqrt())
+}
+
+/// Ids of every parameter of a module.
+fn param_ids<M: Module>(module: &M) -> std::collections::HashSet<ParamId> {
+    struct Ids(std::collections::HashSet<ParamId>);
+    impl ModuleVisitor for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.insert(param.id);
+        }
+    }
+    let mut ids = Ids(Default::default());
+    module.visit(&mut ids);
+    ids.0
 }
 
 /// Multiplies every gradient in `grads` by `factor`.
@@ -331,9 +336,6 @@ impl ModuleVisitor for ScaleGrads<'_> {
     }
 }
 
-fn scale_grads(model: &ConditionalDetr, grads: &mut GradientsParams, factor: f64) {
-    model.visit(&mut ScaleGrads { grads, factor });
-}
 
 /// How a dataset's classes relate to a checkpoint's label set.
 #[derive(Debug, Clone, PartialEq)]
