@@ -1,0 +1,624 @@
+#!/usr/bin/env node
+// Browser end-to-end tests of the web app: `node tests/e2e/run.mjs` (after `npm install` in tests/e2e,
+// `cargo build` for target/debug/cdetr and scripts/build-web.sh for pkg/).
+//
+// Drives Debian's /usr/bin/chromium (never a downloaded browser) through playwright-core, headless, with
+// a fake webcam that plays a real photo, against `cdetr serve --port 0`. Two browser profiles:
+//   WebGPU  (--enable-unsafe-webgpu: Chromium's SwiftShader adapter)  a, b, c, f, g
+//   CPU     (no flag: the page falls back to the CPU backend)         b, d, e
+//   hub     (CPU; a stand-in answers for huggingface.co)               h
+// Every wait has its own timeout (a trapped wasm call never settles); a failing scenario is reported and
+// the others still run. Screenshots, downloads and browser logs go to target/e2e/.
+//
+// Environment: CDETR_BIN (default target/debug/cdetr), CHROMIUM (default /usr/bin/chromium),
+// E2E_ONLY=a,b,… to run some scenarios, E2E_KEEP=1 to keep the browser profiles.
+
+import { chromium } from 'playwright-core';
+import { spawn, execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '../..');
+const OUT = path.join(ROOT, 'target/e2e');
+const BIN = path.resolve(ROOT, process.env.CDETR_BIN || 'target/debug/cdetr');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const FIX = path.join(ROOT, 'tests/fixtures');
+const TINY = [path.join(FIX, 'tiny/model.safetensors'), path.join(FIX, 'tiny/config.json')];
+const BCCD = path.join(FIX, 'data/bccd');
+const BCCD_NAMES = ['BloodImage_00004', 'BloodImage_00014', 'BloodImage_00338'];
+const TRAIN_ON = process.env.E2E_TRAIN_ON || 'cpu'; // which profile runs the fine-tuning scenario d
+const ONLY = process.env.E2E_ONLY ? new Set(process.env.E2E_ONLY.split(',')) : null;
+
+// Detection settings shared by the page and the CLI.
+const SHORT = 320;
+const LONG = Math.round((SHORT * 1333) / 800); // 533, as the page computes it
+const TOPK = 10;
+const TOL = 1e-3;
+
+const results = [];
+const started = Date.now();
+const log = (...a) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s]`, ...a);
+
+// ------------------------------------------------------------------ helpers
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms / 1000} s: ${what}`)), ms); }),
+  ]);
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+/** Runs one scenario with its own time limit; records the outcome and never throws. */
+async function scenario(id, title, ms, fn) {
+  if (ONLY && !ONLY.has(id[0])) return null;
+  const t0 = Date.now();
+  log(`▶ ${id} ${title}`);
+  const notes = [];
+  try {
+    await withTimeout(Promise.resolve().then(() => fn(notes)), ms, `${id} ${title}`);
+    const s = (Date.now() - t0) / 1000;
+    results.push({ id, title, ok: true, seconds: s, notes });
+    log(`✔ ${id} (${s.toFixed(1)} s)${notes.length ? `\n      ${notes.join('\n      ')}` : ''}`);
+    return true;
+  } catch (e) {
+    const s = (Date.now() - t0) / 1000;
+    results.push({ id, title, ok: false, seconds: s, notes, error: e.message });
+    log(`✘ ${id} (${s.toFixed(1)} s): ${e.message}${notes.length ? `\n      ${notes.join('\n      ')}` : ''}`);
+    return false;
+  }
+}
+
+function run(cmd, args, timeoutMs = 60_000) {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { cwd: ROOT, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${path.basename(cmd)} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+async function startServer() {
+  assert(fs.existsSync(BIN), `${BIN} is missing: run cargo build (or set CDETR_BIN)`);
+  assert(fs.existsSync(path.join(ROOT, 'pkg/cdetr.js')), 'pkg/cdetr.js is missing: run scripts/build-web.sh');
+  const child = spawn(BIN, ['serve', '--port', '0', '--root', ROOT], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const url = await withTimeout(new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/http:\/\/127\.0\.0\.1:\d+\//);
+      if (m) resolve(m[0]);
+    });
+    child.stderr.on('data', (d) => { out += d; });
+    child.on('exit', (code) => reject(new Error(`cdetr serve exited (${code}): ${out}`)));
+  }), 20_000, 'cdetr serve to print its address');
+  return { url, stop: () => child.kill('SIGTERM') };
+}
+
+const BASE_ARGS = [
+  '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+  '--disable-dev-shm-usage', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+];
+
+async function launch(name, { webgpu, camera, hub }) {
+  const profile = path.join(OUT, 'profiles', name);
+  fs.rmSync(profile, { recursive: true, force: true });
+  fs.mkdirSync(profile, { recursive: true });
+  const args = [...BASE_ARGS];
+  if (camera) args.push(`--use-file-for-fake-video-capture=${camera}`);
+  if (webgpu) args.push('--enable-unsafe-webgpu');
+  const context = await withTimeout(chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, args, viewport: { width: 1440, height: 1000 }, acceptDownloads: true,
+  }), 60_000, 'Chromium to start');
+  // No network in these tests: the Hugging Face hub is unreachable, as on an offline machine.
+  await context.route(/^https:\/\/([a-z0-9-]+\.)*(huggingface\.co|hf\.co)\//, (r) => (hub?.online ? hub.serve(r) : r.abort('internetdisconnected')));
+  const logFile = fs.createWriteStream(path.join(OUT, `${name}.console.log`));
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => logFile.write(`[${m.type()}] ${m.text()}\n`));
+  page.on('pageerror', (e) => { errors.push(e.message); logFile.write(`[pageerror] ${e.message}\n`); });
+  page.on('crash', () => logFile.write('[crash] the page crashed\n'));
+  const close = async () => {
+    await context.close().catch(() => {});
+    logFile.end();
+    if (!process.env.E2E_KEEP) fs.rmSync(profile, { recursive: true, force: true });
+  };
+  return { context, page, errors, close };
+}
+
+/** Waits for a condition inside the page (a function source with one argument). */
+function until(page, fn, arg, ms, what) {
+  return withTimeout(page.waitForFunction(fn, arg, { timeout: ms, polling: 100 }), ms + 1000, what);
+}
+
+async function openApp(page, url, ms = 60_000) {
+  await withTimeout(page.goto(url, { waitUntil: 'load' }), ms, `loading ${url}`);
+  await until(page, () => window.cdetrApp && window.cdetrApp.ready, null, ms, 'the app object');
+  await withTimeout(page.evaluate(() => window.cdetrApp.ready), ms, 'cdetrApp.ready');
+}
+
+async function visibleMessages(page, level) {
+  return page.$$eval(`.msg${level ? `.msg-${level}` : ''}`, (els) => els.map((e) => e.innerText.replace(/\s+/g, ' ').trim()));
+}
+
+async function shot(page, name, notes) {
+  const file = path.join(OUT, `${name}.png`);
+  await page.waitForTimeout(300); // let messages finish sliding in
+  await page.screenshot({ path: file, fullPage: false });
+  notes?.push(`screenshot target/e2e/${name}.png`);
+  return file;
+}
+
+async function setValue(page, selector, value) {
+  await page.$eval(selector, (e, v) => {
+    e.value = v;
+    e.dispatchEvent(new Event('input', { bubbles: true }));
+    e.dispatchEvent(new Event('change', { bubbles: true }));
+  }, String(value));
+}
+
+async function loadTinyModel(page) {
+  await page.setInputFiles('#model-file', TINY);
+  await until(page, () => cdetrApp.state.model?.name === 'model.safetensors', null, 60_000, 'the tiny model to load');
+}
+
+async function download(page, trigger, file, ms = 30_000) {
+  const [dl] = await Promise.all([withTimeout(page.waitForEvent('download', { timeout: ms }), ms + 1000, `download of ${path.basename(file)}`), trigger()]);
+  await dl.saveAs(file);
+  return { file, suggested: dl.suggestedFilename() };
+}
+
+/** Even-sized MJPEG clip of rocket.jpg (Chromium's fake camera ends an MJPEG stream of odd height: 640×427). */
+async function makeCameraClip() {
+  const file = path.join(OUT, 'rocket.mjpeg');
+  const { context, page, close } = await launch('transcode', {});
+  try {
+    const jpg = fs.readFileSync(path.join(FIX, 'images/rocket.jpg')).toString('base64');
+    const out = await page.evaluate(async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const bmp = await createImageBitmap(new Blob([bytes], { type: 'image/jpeg' }));
+      const w = bmp.width & ~1, h = bmp.height & ~1;
+      const c = new OffscreenCanvas(w, h);
+      c.getContext('2d').drawImage(bmp, 0, 0);
+      const blob = await c.convertToBlob({ type: 'image/jpeg', quality: 0.95 });
+      const u8 = new Uint8Array(await blob.arrayBuffer());
+      let s = '';
+      for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode(...u8.subarray(i, i + 0x8000));
+      return { w, h, b64: btoa(s) };
+    }, jpg);
+    const frame = Buffer.from(out.b64, 'base64');
+    fs.writeFileSync(file, Buffer.concat(Array(30).fill(frame)));
+    return { file, width: out.w, height: out.h };
+  } finally {
+    await close();
+    void context;
+  }
+}
+
+/** Compares the page's detections with the CLI's: same (query, label) set, scores and normalised boxes within TOL. */
+function compareDetections(pageDets, cliDets, width, height, notes) {
+  const key = (d) => `${d.query}/${d.label}`;
+  const cli = new Map(cliDets.map((d) => [key(d), d]));
+  assert(pageDets.length === cliDets.length, `page has ${pageDets.length} detections, CLI ${cliDets.length}`);
+  let maxScore = 0, maxBox = 0, maxRef = 0, orderSame = true;
+  const boundary = Math.min(...cliDets.map((d) => d.score));
+  pageDets.forEach((p, i) => {
+    const c = cli.get(key(p));
+    if (!c) {
+      // Only acceptable at the top-k cut with a near-tie.
+      assert(Math.abs(p.score - boundary) <= TOL, `page detection query ${p.query} label ${p.label} (score ${p.score}) is not in the CLI's output`);
+      notes.push(`query ${p.query} label ${p.label} differs at the top-${TOPK} boundary (near-tie)`);
+      return;
+    }
+    if (key(cliDets[i]) !== key(p)) orderSame = false;
+    assert(p.label_name === c.label_name, `label name ${p.label_name} vs ${c.label_name}`);
+    maxScore = Math.max(maxScore, Math.abs(p.score - c.score));
+    for (let k = 0; k < 4; k++) maxBox = Math.max(maxBox, Math.abs(p.box[k] - c.box[k]) / (k % 2 ? height : width));
+    for (let k = 0; k < 2; k++) maxRef = Math.max(maxRef, Math.abs(p.reference_point[k] - c.reference_point[k]) / (k ? height : width));
+  });
+  notes.push(`${pageDets.length} detections match the CLI: max |Δscore| ${maxScore.toExponential(2)}, max |Δbox|/size ${maxBox.toExponential(2)}, max |Δref point|/size ${maxRef.toExponential(2)}${orderSame ? ', same order' : ', order differs only among near-ties'}`);
+  assert(maxScore <= TOL, `score differs by ${maxScore}`);
+  assert(maxBox <= TOL, `box differs by ${maxBox} of the image size`);
+  assert(maxRef <= TOL, `reference point differs by ${maxRef} of the image size`);
+}
+
+// ------------------------------------------------------------------ scenarios
+
+/** b: webcam → detections; the analysed frame through the CLI gives the same detections. */
+async function webcamParity(page, backend, tag, notes, clip) {
+  await loadTinyModel(page);
+  const engine = await page.evaluate(() => cdetrApp.state.engine);
+  assert(engine.backend === backend, `the page reports backend ${engine.backend}, expected ${backend} (${engine.fallbackReason || ''})`);
+  const chip = await page.textContent('#backend-chip');
+  notes.push(`backend chip: “${chip}”${engine.fallbackReason ? `; reason: ${engine.fallbackReason}` : ''}`);
+  await setValue(page, '#input-size', SHORT);
+  await setValue(page, '#topk', TOPK);
+  await setValue(page, '#threshold', 0);
+  await page.click('#camera-btn');
+  await until(page, () => cdetrApp.state.detect.result && cdetrApp.state.detect.source === 'camera', null, 120_000, 'a first webcam detection');
+  const first = await page.evaluate(() => ({ ...cdetrApp.lastResult, shown: undefined }));
+  notes.push(`first frame ${first.width}×${first.height} → input ${first.inputWidth}×${first.inputHeight}: pre ${first.preprocessMs.toFixed(1)} ms, net ${first.networkMs.toFixed(0)} ms, post ${first.postprocessMs.toFixed(1)} ms`);
+  assert(first.width === clip.width && first.height === clip.height, `frame is ${first.width}×${first.height}, the camera clip ${clip.width}×${clip.height}`);
+  // One more frame so the FPS read-out has a value, then freeze.
+  await until(page, (id) => cdetrApp.lastResult.frameId > id, first.frameId, 60_000, 'a second webcam frame');
+  await page.click('#pause-btn');
+  await until(page, () => cdetrApp.state.detect.paused && !document.querySelector('#work-chip').textContent.includes('webcam'), null, 60_000, 'the webcam loop to pause');
+  const result = await page.evaluate(() => { const r = cdetrApp.lastResult; return { detections: r.detections, shown: r.shown.length, width: r.width, height: r.height, frameId: r.frameId }; });
+  assert(result.detections.length === TOPK, `expected ${TOPK} detections at threshold 0, got ${result.detections.length}`);
+  assert(result.shown === TOPK, `the overlay shows ${result.shown} detections, expected ${TOPK}`);
+  const fps = await page.textContent('#fps');
+  notes.push(`FPS read-out ${fps}`);
+  // The overlay really has drawings on it.
+  const inked = await page.$eval('#overlay-canvas', (c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+    return n / (d.length / 4);
+  });
+  assert(inked > 0.002, `the overlay canvas is (nearly) empty (${inked})`);
+  await page.$eval('#viewer', (e) => e.scrollIntoView({ block: 'center' }));
+  await shot(page, `b-${tag}-webcam`, notes);
+  const frame = await download(page, () => page.click('#snap-raw'), path.join(OUT, `b-${tag}-frame.png`));
+  const annotated = await download(page, () => page.click('#snap-annotated'), path.join(OUT, `b-${tag}-annotated.png`));
+  notes.push(`downloads: ${frame.suggested}, ${annotated.suggested}`);
+  const cli = JSON.parse(await run(BIN, ['detect', frame.file, '--weights', TINY[0], '--config', TINY[1], '--resize', `${SHORT},${LONG}`, '--threshold', '0', '--top-k', String(TOPK)]));
+  assert(cli[0].width === result.width && cli[0].height === result.height, `the CLI read the PNG as ${cli[0].width}×${cli[0].height}`);
+  compareDetections(result.detections, cli[0].detections, result.width, result.height, notes);
+}
+
+async function attentionScenario(page, notes) {
+  const first = await page.$('#det-list li');
+  assert(first, 'no detection in the list to click');
+  const query = Number(await first.getAttribute('data-query'));
+  await first.click();
+  await until(page, (q) => cdetrApp.state.detect.attention?.query === q && document.querySelectorAll('#att-grid-wrap canvas.att-tile').length > 0, query, 90_000, 'the attention maps');
+  const info = await page.evaluate(() => cdetrApp.state.detect.attention);
+  const tiles = await page.$$eval('#att-grid-wrap canvas.att-tile', (cs) => cs.map((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let min = 255, max = 0;
+    for (let i = 0; i < d.length; i += 4) { const v = d[i] + d[i + 1] + d[i + 2]; min = Math.min(min, v); max = Math.max(max, v); }
+    return { kind: c.dataset.kind, head: +c.dataset.head, contrast: max - min };
+  }));
+  assert(tiles.length === info.heads * 3, `expected ${info.heads * 3} tiles (heads × spatial/content/combined), got ${tiles.length}`);
+  assert(tiles.every((t) => t.contrast > 30), 'some heat map tiles are flat');
+  assert(info.validWidth <= info.featureWidth && info.validHeight <= info.featureHeight && info.validWidth > 0, `valid region ${info.validWidth}×${info.validHeight} of ${info.featureWidth}×${info.featureHeight}`);
+  notes.push(`query ${query}: ${info.heads} heads × 3 maps, feature map ${info.featureWidth}×${info.featureHeight} (valid ${info.validWidth}×${info.validHeight})`);
+  await page.$eval('#attention-panel', (e) => e.scrollIntoView({ block: 'start' }));
+  await shot(page, 'c-attention', notes);
+  await page.evaluate(() => window.scrollTo(0, 0));
+}
+
+async function benchScenario(page, url, notes) {
+  await openApp(page, `${url}?bench&frames=5&size=${SHORT}&trainSteps=2&maxSize=160&batch=1`);
+  const done = await withTimeout(page.evaluate(() => (cdetrApp.bench.train ? cdetrApp.bench : cdetrApp.waitForEvent('bench-done', 240_000))), 250_000, 'the benchmark');
+  const d = done.detect;
+  assert(d && d.frames === 5 && d.fps > 0 && d.meanMs > 0 && d.perFrameMs.length === 5, 'no detection benchmark result');
+  notes.push(`detection (${d.backend}, input ${d.input}, ${d.image}): mean ${d.meanMs.toFixed(0)} ms, median ${d.medianMs.toFixed(0)} ms, p90 ${d.p90Ms.toFixed(0)} ms, ${d.fps.toFixed(2)} FPS (pre ${d.preMs.toFixed(1)} · net ${d.netMs.toFixed(0)} · post ${d.postMs.toFixed(1)} ms)`);
+  const t = done.train;
+  assert(t && t.stepsPerSecond > 0, 'no training benchmark result');
+  notes.push(`training (${t.backend}, ${t.data}, batch ${t.batchSize}, max ${t.maxSize}): ${t.stepsPerSecond.toFixed(3)} steps/s (${t.meanMs.toFixed(0)} ms/step)`);
+  const rows = await page.$$eval('#bench-table tbody tr', (trs) => trs.length);
+  assert(rows === 2, `the results table has ${rows} rows`);
+  await shot(page, 'f-benchmark', notes);
+}
+
+async function crashScenario(page, notes) {
+  const before = await page.evaluate(() => ({ backend: cdetrApp.state.engine.backend, model: cdetrApp.state.model?.name, restarts: cdetrApp.state.engine.restarts }));
+  await page.evaluate(() => { cdetrApp.simulateCrash(); });
+  await until(page, (n) => cdetrApp.state.engine.restarts > n && cdetrApp.state.engine.status === 'ready' && cdetrApp.state.model, before.restarts, 90_000, 'the engine to restart and reload the model');
+  const after = await page.evaluate(() => ({ backend: cdetrApp.state.engine.backend, model: cdetrApp.state.model?.name }));
+  const msgs = await visibleMessages(page, 'error');
+  assert(msgs.some((m) => /crashed/i.test(m)), `no crash message on screen (${msgs.join(' | ')})`);
+  assert(after.backend === 'cpu' && after.model === before.model, `after the restart: ${JSON.stringify(after)}`);
+  // Detection works again on the restarted engine.
+  await page.click('#tab-btn-detect');
+  await page.setInputFiles('#image-file', path.join(FIX, 'images/chelsea.png'));
+  await until(page, () => cdetrApp.lastResult?.detections.length > 0 && cdetrApp.state.detect.frame.name === 'chelsea', null, 60_000, 'a detection after the restart');
+  notes.push(`${before.backend} → crash → ${after.backend}, ${after.model} reloaded from storage, detection works`);
+  await shot(page, 'g-crash-recovered', notes);
+}
+
+/** h: the hub download (served by a stand-in for huggingface.co) shows progress, lands in the Cache API, and the next visit works offline. */
+async function hubScenario(url, notes) {
+  const hub = {
+    online: true,
+    requests: [],
+    serve(route) {
+      const u = route.request().url();
+      this.requests.push(u);
+      const file = u.endsWith('/config.json') ? TINY[1] : u.endsWith('/model.safetensors') ? TINY[0] : null;
+      if (!file) return route.fulfill({ status: 404, body: 'not found' });
+      return route.fulfill({ status: 200, body: fs.readFileSync(file), headers: { 'access-control-allow-origin': '*', 'content-type': 'application/octet-stream' } });
+    },
+  };
+  const b = await launch('hub', { webgpu: false, hub });
+  try {
+    await openApp(b.page, url);
+    const first = await b.page.evaluate(() => ({ model: cdetrApp.state.model?.name, source: cdetrApp.state.model?.source, hub: cdetrApp.state.hub }));
+    assert(first.source === 'hub' && first.hub.status === 'done' && first.hub.loaded === fs.statSync(TINY[0]).size, `first visit: ${JSON.stringify(first)}`);
+    const progress = await b.page.textContent('#hub-progress-text');
+    notes.push(`first visit: downloaded ${first.hub.loaded} bytes from the (stand-in) hub, ${hub.requests.length} requests, model “${first.model}”; progress read-out “${progress}”`);
+    hub.online = false;
+    hub.requests.length = 0;
+    await openApp(b.page, url);
+    const second = await b.page.evaluate(() => ({ model: cdetrApp.state.model?.name, source: cdetrApp.state.model?.source, hub: cdetrApp.state.hub.status }));
+    assert(second.source === 'hub' && second.model === first.model, `offline visit: ${JSON.stringify(second)}`);
+    const errors = await visibleMessages(b.page, 'error');
+    assert(!errors.length, `offline visit shows errors: ${errors.join(' | ')}`);
+    notes.push(`offline visit: ${second.model} loaded from the Cache API, ${hub.requests.length} requests to the hub`);
+    await shot(b.page, 'h-hub-cached', notes);
+  } finally {
+    await b.close();
+  }
+}
+
+/** d: fine-tuning on BCCD, loss goes down, reload resumes, export loads in the CLI. */
+async function fineTuneScenario(page, url, notes) {
+  if (!page.url().startsWith(url)) await openApp(page, url);
+  if (!(await page.evaluate(() => cdetrApp.state.model))) await loadTinyModel(page);
+  await page.click('#tab-btn-train');
+  const files = BCCD_NAMES.flatMap((n) => [path.join(BCCD, 'JPEGImages', `${n}.jpg`), path.join(BCCD, 'Annotations', `${n}.xml`)]);
+  await page.setInputFiles('#dataset-file', files);
+  await until(page, () => cdetrApp.state.dataset.images.length === 3, null, 60_000, 'the BCCD import');
+  const ds = await page.evaluate(() => ({ classes: cdetrApp.state.dataset.classes, boxes: cdetrApp.state.dataset.images.map((r) => r.boxes.length), split: cdetrApp.state.dataset.images.map((r) => r.split) }));
+  notes.push(`imported 3 images, classes ${ds.classes.join('/')}, boxes ${ds.boxes.join('+')}, split ${ds.split.join('/')}`);
+  assert(ds.classes.length === 3, `classes ${ds.classes}`);
+  // Small and quick: no augmentation, one image per step, 160 px.
+  await setValue(page, '#opt-lr', 0.001);
+  await setValue(page, '#opt-batch', 1);
+  await setValue(page, '#opt-max-size', 160);
+  await page.uncheck('#opt-augment');
+  await page.uncheck('#opt-eval-epoch');
+  await setValue(page, '#opt-max-steps', 12);
+  await setValue(page, '#opt-snapshot-every', 6);
+  await shot(page, 'd-dataset', notes);
+  const t0 = Date.now();
+  await page.click('#train-start');
+  await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.step === 12 && cdetrApp.state.training.snapshotStep === 12, null, 240_000, '12 training steps');
+  const trainS = (Date.now() - t0) / 1000;
+  const metrics = await page.evaluate(() => cdetrApp.metrics);
+  const losses = metrics.map((m) => m.loss);
+  const avg = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const head = avg(losses.slice(0, 3)), tail = avg(losses.slice(-3));
+  notes.push(`12 steps in ${trainS.toFixed(1)} s on ${await page.evaluate(() => cdetrApp.state.engine.backend)}: loss ${losses.map((l) => l.toFixed(2)).join(' ')}; mean of first 3 ${head.toFixed(3)} → last 3 ${tail.toFixed(3)}`);
+  assert(tail < head, 'the loss did not go down');
+  // Validation AP on demand.
+  await page.click('#train-eval');
+  await until(page, () => cdetrApp.state.training.evals.length > 0, null, 60_000, 'validation');
+  const ev = await page.evaluate(() => cdetrApp.state.training.evals.at(-1));
+  notes.push(`validation: AP ${ev.ap.toFixed(4)}, AP50 ${ev.ap50.toFixed(4)}`);
+  await page.$eval('.training-panel', (e) => e.scrollIntoView({ block: 'start' }));
+  await page.hover('#loss-chart', { position: { x: 300, y: 100 } });
+  await shot(page, 'd-training', notes);
+
+  // Reload: the dataset, the loss history and the step count are still there; training resumes.
+  await openApp(page, url);
+  await page.click('#tab-btn-train');
+  const kept = await page.evaluate(() => ({ images: cdetrApp.state.dataset.images.length, step: cdetrApp.state.training.step, snap: cdetrApp.state.training.snapshotStep, label: document.querySelector('#train-start').textContent, shown: document.querySelector('#t-step').textContent }));
+  assert(kept.images === 3 && kept.step === 12 && kept.snap === 12 && kept.shown === '12', `after the reload: ${JSON.stringify(kept)}`);
+  notes.push(`after reload: ${kept.images} images, step ${kept.shown}, button “${kept.label}”`);
+  await setValue(page, '#opt-max-steps', 16);
+  await page.click('#train-start');
+  await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.step === 16, null, 180_000, 'resumed training to reach step 16');
+  const steps = await page.evaluate(() => cdetrApp.metrics.map((m) => m.step));
+  assert(steps.length === 16 && steps.every((s, i) => s === i), `metrics steps after resuming: ${steps.join(',')}`);
+  const restored = await page.evaluate(() => cdetrApp.events.filter((e) => e.type === 'restored').map((e) => e.detail));
+  assert(restored.some((r) => r.step === 12), `no restore from step 12 (${JSON.stringify(restored)})`);
+  const mode = restored.find((r) => r.step === 12).mode;
+  notes.push(`resumed from the step-12 snapshot (${mode === 'full' ? 'weights + optimizer state' : 'weights only, fresh optimizer'}) and went on to step 16 (metrics 0..15, no gaps)`);
+
+  // Export → the CLI loads it.
+  const got = [];
+  const onDownload = (d) => got.push(d);
+  page.on('download', onDownload);
+  await page.click('#train-export');
+  await until(page, () => !document.querySelector('#export-links').hidden, null, 60_000, 'the export');
+  const deadline = Date.now() + 15_000;
+  while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  page.off('download', onDownload);
+  const byName = Object.fromEntries(got.map((d) => [d.suggestedFilename(), d]));
+  // If the browser held back the second automatic download, the links on the page still work.
+  for (const [name, link] of [['model.safetensors', '#export-weights'], ['config.json', '#export-config']]) {
+    if (!byName[name]) {
+      notes.push(`${name}: fetched through its link (the automatic download was held back)`);
+      const [d] = await Promise.all([page.waitForEvent('download', { timeout: 15_000 }), page.click(link)]);
+      byName[name] = d;
+    }
+  }
+  const exportDir = path.join(OUT, 'export');
+  fs.mkdirSync(exportDir, { recursive: true });
+  const weights = path.join(exportDir, 'model.safetensors'), config = path.join(exportDir, 'config.json');
+  await byName['model.safetensors'].saveAs(weights);
+  await byName['config.json'].saveAs(config);
+  const cfg = JSON.parse(fs.readFileSync(config, 'utf8'));
+  const image = path.join(BCCD, 'JPEGImages', `${BCCD_NAMES[0]}.jpg`);
+  const out = JSON.parse(await run(BIN, ['detect', image, '--weights', weights, '--config', config, '--resize', '160,266', '--threshold', '0', '--top-k', '5']));
+  const names = [...new Set(out[0].detections.map((d) => d.label_name))];
+  assert(out[0].detections.length === 5 && names.every((n) => ds.classes.includes(n)), `CLI detections on the export: ${JSON.stringify(out[0].detections.slice(0, 2))}`);
+  notes.push(`export: model.safetensors ${fs.statSync(weights).size} bytes + config.json (id2label ${Object.values(cfg.id2label).join('/')}); cdetr detect loads it: ${names.join('/')} detections`);
+  await page.$eval('.training-panel', (e) => e.scrollIntoView({ block: 'start' }));
+  await shot(page, 'd-resumed-exported', notes);
+
+  // Detect with the fine-tuned model.
+  await page.click('#train-use');
+  await until(page, () => cdetrApp.state.model?.trained && !document.querySelector('#tab-detect').hidden, null, 60_000, 'the fine-tuned model for detection');
+  await page.setInputFiles('#image-file', path.join(BCCD, 'JPEGImages', `${BCCD_NAMES[1]}.jpg`));
+  await until(page, (n) => cdetrApp.state.detect.frame?.name === n && cdetrApp.lastResult?.detections.length > 0, BCCD_NAMES[1], 60_000, 'a detection with the fine-tuned model');
+  const labels = await page.evaluate(() => [...new Set(cdetrApp.lastResult.detections.map((d) => d.label_name))]);
+  assert(labels.every((l) => ds.classes.includes(l)), `fine-tuned detections name ${labels}`);
+  notes.push(`“Use for detection”: the Detect tab now names ${labels.join('/')} (model chip “${await page.textContent('#model-chip')}”)`);
+  await page.$eval('#viewer', (e) => e.scrollIntoView({ block: 'center' }));
+  await shot(page, 'd-detect-finetuned', notes);
+}
+
+/** e: bad inputs give visible messages and lose nothing. */
+async function badFilesScenario(page, notes) {
+  const tmp = path.join(OUT, 'bad');
+  fs.mkdirSync(tmp, { recursive: true });
+  const before = await page.evaluate(() => cdetrApp.state.dataset.images.length);
+  await page.click('#tab-btn-train');
+
+  // A text file named .jpg (next to a real photo, which must still be added).
+  const fake = path.join(tmp, 'holiday.jpg');
+  fs.writeFileSync(fake, 'this is a text file, not a JPEG\n');
+  await page.evaluate(() => document.querySelectorAll('#messages .msg').forEach((m) => m.remove()));
+  await page.setInputFiles('#dataset-file', [fake, path.join(FIX, 'images/coffee.png')]);
+  await until(page, () => [...document.querySelectorAll('.msg-error')].some((m) => m.innerText.includes('holiday.jpg')), null, 30_000, 'the not-an-image message');
+  await until(page, (n) => cdetrApp.state.dataset.images.length === n + 1, before, 30_000, 'coffee.png to be added anyway');
+  let msgs = await visibleMessages(page, 'error');
+  notes.push(`not an image: “${msgs.find((m) => m.includes('holiday.jpg'))}”`);
+  await shot(page, 'e-bad-image', notes);
+
+  // The box editor on the photo that was added: draw, delete, draw again with a new class.
+  await page.click('.thumb[title="coffee.png"]');
+  await until(page, () => document.querySelector('#editor-name').textContent.startsWith('coffee.png'), null, 10_000, 'coffee.png in the editor');
+  await page.fill('#editor-class', 'cup');
+  await page.press('#editor-class', 'Enter');
+  const boxOf = async () => page.evaluate(() => cdetrApp.state.dataset.images.find((r) => r.name === 'coffee.png').boxes);
+  const drag = async (x0, y0, x1, y1) => {
+    const r = await page.$eval('#editor-canvas', (c) => { const b = c.getBoundingClientRect(); return { x: b.x, y: b.y, w: b.width, h: b.height }; });
+    await page.mouse.move(r.x + r.w * x0, r.y + r.h * y0);
+    await page.mouse.down();
+    await page.mouse.move(r.x + r.w * (x0 + x1) / 2, r.y + r.h * (y0 + y1) / 2, { steps: 3 });
+    await page.mouse.move(r.x + r.w * x1, r.y + r.h * y1, { steps: 3 });
+    await page.mouse.up();
+  };
+  await drag(0.2, 0.1, 0.75, 0.85);
+  await until(page, () => cdetrApp.state.dataset.images.find((r) => r.name === 'coffee.png').boxes.length === 1, null, 10_000, 'the drawn box');
+  let boxes = await boxOf();
+  assert(boxes[0].cls === 'cup' && Math.abs(boxes[0].x0 - 0.2 * 600) < 10 && Math.abs(boxes[0].y1 - 0.85 * 400) < 10, `drawn box ${JSON.stringify(boxes)}`);
+  await page.click('#editor-delete');
+  await until(page, () => cdetrApp.state.dataset.images.find((r) => r.name === 'coffee.png').boxes.length === 0, null, 10_000, 'the box to be deleted');
+  await drag(0.25, 0.15, 0.7, 0.8);
+  await until(page, () => cdetrApp.state.dataset.images.find((r) => r.name === 'coffee.png').boxes.length === 1, null, 10_000, 'the redrawn box');
+  boxes = await boxOf();
+  await until(page, () => [...document.querySelectorAll('#class-chips .class-chip')].some((c) => c.innerText.includes('cup (1)')), null, 10_000, 'the “cup (1)” class chip');
+  const chips = await page.$$eval('#class-chips .class-chip', (cs) => cs.map((c) => c.innerText.replace(/\s+/g, ' ').trim()));
+  assert(chips.some((c) => c.startsWith('cup (1)')), `class chips ${chips}`);
+  notes.push(`editor: drew a “cup” box [${boxes[0].x0.toFixed(0)}, ${boxes[0].y0.toFixed(0)}, ${boxes[0].x1.toFixed(0)}, ${boxes[0].y1.toFixed(0)}], deleted it, drew it again; class chips ${chips.join(', ')}`);
+  await page.$eval('.editor-panel', (e) => e.scrollIntoView({ block: 'start' }));
+  await shot(page, 'e-editor', notes);
+
+  // A broken VOC XML: the message names the file and the line.
+  const xml = fs.readFileSync(path.join(BCCD, 'Annotations', `${BCCD_NAMES[0]}.xml`), 'utf8').split('\n');
+  xml.splice(8, 0, '    <object><name>RBC</name><bndbox><xmin>10</xmin></bndbox'); // unclosed tag on line 9
+  const broken = path.join(tmp, 'broken.xml');
+  fs.writeFileSync(broken, xml.join('\n'));
+  const chelsea = path.join(FIX, 'images/chelsea.png');
+  await page.evaluate(() => document.querySelectorAll('#messages .msg').forEach((m) => m.remove()));
+  await page.setInputFiles('#dataset-file', [chelsea, broken]);
+  await until(page, () => [...document.querySelectorAll('.msg-error')].some((m) => m.innerText.includes('broken.xml')), null, 30_000, 'the broken-annotation message');
+  msgs = await visibleMessages(page, 'error');
+  const xmlMsg = msgs.find((m) => m.includes('broken.xml'));
+  notes.push(`broken XML: “${xmlMsg}”`);
+  assert(/line\s*\d+|:\d+(:\d+)?/i.test(xmlMsg), 'the message does not give the line');
+  const after = await page.evaluate(() => cdetrApp.state.dataset.images.length);
+  assert(after === before + 1, `the dataset has ${after} images (expected ${before + 1}: nothing from the broken drop)`);
+  await shot(page, 'e-bad-xml', notes);
+
+  // A config.json that does not match the weights: the previous model stays loaded.
+  const cfg = JSON.parse(fs.readFileSync(TINY[1], 'utf8'));
+  cfg.d_model = 64;
+  cfg.encoder_ffn_dim = 96;
+  const badCfg = path.join(tmp, 'config.json');
+  fs.writeFileSync(badCfg, JSON.stringify(cfg, null, 2));
+  const model = await page.evaluate(() => cdetrApp.state.model?.name);
+  await page.evaluate(() => document.querySelectorAll('#messages .msg').forEach((m) => m.remove()));
+  await page.setInputFiles('#model-file', [TINY[0], badCfg]);
+  await until(page, () => [...document.querySelectorAll('.msg-error')].some((m) => m.innerText.includes('could not be loaded')), null, 60_000, 'the mismatch message');
+  msgs = await visibleMessages(page, 'error');
+  notes.push(`config mismatch: “${msgs.find((m) => m.includes('could not be loaded'))}”`);
+  const still = await page.evaluate(() => ({ model: cdetrApp.state.model?.name, images: cdetrApp.state.dataset.images.length, engine: cdetrApp.state.engine.status }));
+  assert(still.model === model && still.images === after && still.engine === 'ready', `after the bad config: ${JSON.stringify(still)}`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot(page, 'e-bad-config', notes);
+  // The data survives a reload too.
+  await page.reload();
+  await withTimeout(page.evaluate(() => window.cdetrApp.ready), 60_000, 'ready after reload');
+  const reloaded = await page.evaluate(() => ({ images: cdetrApp.state.dataset.images.length, model: cdetrApp.state.model?.name, step: cdetrApp.state.training.step }));
+  assert(reloaded.images === after && reloaded.model === model, `after reload: ${JSON.stringify(reloaded)}`);
+  notes.push(`after a reload: ${reloaded.images} images, model ${reloaded.model}, training step ${reloaded.step}`);
+}
+
+// ------------------------------------------------------------------ main
+
+async function main() {
+  fs.mkdirSync(OUT, { recursive: true });
+  for (const f of fs.readdirSync(OUT)) if (/\.(png|log)$/.test(f)) fs.rmSync(path.join(OUT, f));
+  const server = await startServer();
+  log(`serving on ${server.url}`);
+  let clip;
+  try {
+    clip = await makeCameraClip();
+    log(`fake camera: ${path.relative(ROOT, clip.file)} (${clip.width}×${clip.height} MJPEG of rocket.jpg)`);
+
+    // ---------------------------------------------------------- WebGPU profile
+    if (!ONLY || ['a', 'b', 'c', 'f', 'g'].some((s) => ONLY.has(s)) || (TRAIN_ON === 'webgpu' && ONLY.has('d'))) {
+      const gpu = await launch('webgpu', { webgpu: true, camera: clip.file });
+      try {
+        await scenario('a', 'page serves; offline hub → clear message + file picker', 90_000, async (notes) => {
+          await openApp(gpu.page, server.url);
+          const hub = await gpu.page.evaluate(() => cdetrApp.state.hub);
+          assert(hub.status === 'failed', `hub status ${hub.status}`);
+          const msgs = await visibleMessages(gpu.page, 'error');
+          const m = msgs.find((t) => /unreachable/i.test(t));
+          assert(m, `no “unreachable” message (${msgs.join(' | ')})`);
+          assert(await gpu.page.isVisible('#model-file-label'), 'the file picker is not visible');
+          notes.push(`message: “${m}”`);
+          await shot(gpu.page, 'a-hub-offline', notes);
+        });
+        const bOk = await scenario('b-webgpu', 'webcam detections = CLI detections (WebGPU)', 240_000, (notes) => webcamParity(gpu.page, 'webgpu', 'webgpu', notes, clip));
+        if (bOk) await scenario('c', 'click a detection → attention heat maps', 120_000, (notes) => attentionScenario(gpu.page, notes));
+        await scenario('f', 'benchmark mode: latency/FPS and steps/s', 300_000, (notes) => benchScenario(gpu.page, server.url, notes));
+        if (TRAIN_ON === 'webgpu') await scenario('d', 'fine-tuning on WebGPU: loss down, reload resumes, export loads in the CLI', 600_000, (notes) => fineTuneScenario(gpu.page, server.url, notes));
+        await scenario('g', 'engine crash → visible message, CPU restart, model reloaded', 150_000, (notes) => crashScenario(gpu.page, notes));
+        if (gpu.errors.length) log(`page errors (webgpu): ${gpu.errors.join(' | ')}`);
+      } finally {
+        await gpu.close();
+      }
+    }
+
+    if (!ONLY || ONLY.has('h')) await scenario('h', 'hub download → Cache API → next visit offline', 90_000, (notes) => hubScenario(server.url, notes));
+
+    // ---------------------------------------------------------- CPU profile
+    if (!ONLY || ['b', 'e'].some((s) => ONLY.has(s)) || (TRAIN_ON === 'cpu' && ONLY.has('d'))) {
+      const cpu = await launch('cpu', { webgpu: false, camera: clip.file });
+      try {
+        await openApp(cpu.page, server.url);
+        await scenario('b-cpu', 'webcam detections = CLI detections (CPU fallback)', 240_000, async (notes) => {
+          await webcamParity(cpu.page, 'cpu', 'cpu', notes, clip);
+          const info = await visibleMessages(cpu.page, 'info');
+          assert(info.some((m) => /Running on the CPU/.test(m)), 'no message that explains the CPU fallback');
+        });
+        if (TRAIN_ON === 'cpu') await scenario('d', 'fine-tuning on the CPU: loss down, reload resumes, export loads in the CLI', 420_000, (notes) => fineTuneScenario(cpu.page, server.url, notes));
+        await scenario('e', 'bad files → visible messages, nothing lost', 180_000, (notes) => badFilesScenario(cpu.page, notes));
+        if (cpu.errors.length) log(`page errors (cpu): ${cpu.errors.join(' | ')}`);
+      } finally {
+        await cpu.close();
+      }
+    }
+  } finally {
+    server.stop();
+  }
+}
+
+let fatal = null;
+try {
+  await withTimeout(main(), 15 * 60_000, 'the whole suite');
+} catch (e) {
+  fatal = e;
+}
+const total = (Date.now() - started) / 1000;
+console.log('\n================ e2e summary ================');
+for (const r of results) console.log(`${r.ok ? 'PASS' : 'FAIL'}  ${r.id.padEnd(9)} ${r.seconds.toFixed(1).padStart(6)} s  ${r.title}${r.ok ? '' : `\n        ${r.error}`}`);
+if (fatal) console.log(`ERROR  ${fatal.stack || fatal.message}`);
+const failed = results.filter((r) => !r.ok).length;
+console.log(`${results.length - failed}/${results.length} passed in ${total.toFixed(1)} s; artefacts in ${path.relative(process.cwd(), OUT) || OUT}`);
+fs.writeFileSync(path.join(OUT, 'summary.json'), JSON.stringify({ total, results, fatal: fatal?.message ?? null }, null, 2));
+process.exit(failed || fatal || !results.length ? 1 : 0);

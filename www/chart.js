@@ -1,0 +1,176 @@
+// The live loss curve: total loss and its components per step on a log scale; hover for the values of a
+// step, click a legend entry to hide or show a series.
+
+const SERIES = [
+  ['loss', 'total (weighted)', '#f5f7fa'],
+  ['loss_ce', 'classification (focal)', '#ff8a4c'],
+  ['loss_bbox', 'box L1', '#3ec1d3'],
+  ['loss_giou', 'GIoU', '#a78bfa'],
+  ['cardinality_error', 'cardinality error', '#7ddc6f'],
+];
+
+export class LossChart {
+  constructor(canvas, legend) {
+    this.canvas = canvas;
+    this.legend = legend;
+    this.data = [];
+    this.hidden = new Set(['cardinality_error']);
+    this.hover = null;
+    canvas.addEventListener('mousemove', (e) => {
+      const r = canvas.getBoundingClientRect();
+      this.hover = (e.clientX - r.left) / r.width;
+      this.draw();
+    });
+    canvas.addEventListener('mouseleave', () => { this.hover = null; this.draw(); });
+    new ResizeObserver(() => this.draw()).observe(canvas);
+    this.#legend();
+  }
+
+  #legend() {
+    this.legend.replaceChildren();
+    for (const [key, name, color] of SERIES) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'legend-item' + (this.hidden.has(key) ? ' off' : '');
+      b.innerHTML = `<span class="swatch" style="background:${color}"></span>`;
+      b.append(name);
+      b.onclick = () => {
+        if (this.hidden.has(key)) this.hidden.delete(key); else this.hidden.add(key);
+        this.#legend();
+        this.draw();
+      };
+      this.legend.append(b);
+    }
+  }
+
+  setData(data) {
+    this.data = data;
+    this.draw();
+  }
+
+  draw() {
+    const c = this.canvas;
+    const dpr = window.devicePixelRatio || 1;
+    const W = Math.max(100, c.clientWidth), H = Math.max(80, c.clientHeight);
+    if (c.width !== Math.round(W * dpr) || c.height !== Math.round(H * dpr)) {
+      c.width = Math.round(W * dpr);
+      c.height = Math.round(H * dpr);
+    }
+    const g = c.getContext('2d');
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, W, H);
+    const pad = { l: 46, r: 12, t: 10, b: 24 };
+    const pw = W - pad.l - pad.r, ph = H - pad.t - pad.b;
+    g.font = '11px system-ui, sans-serif';
+    g.fillStyle = '#8b93a7';
+    if (!this.data.length) {
+      g.textAlign = 'center';
+      g.fillText('The loss curve appears here once fine-tuning runs.', W / 2, H / 2);
+      return;
+    }
+    const visible = SERIES.filter(([k]) => !this.hidden.has(k));
+    let lo = Infinity, hi = -Infinity;
+    for (const m of this.data) for (const [k] of visible) {
+      const v = m[k];
+      if (v > 0 && Number.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    }
+    if (!Number.isFinite(lo)) { lo = 0.1; hi = 1; }
+    const l0 = Math.floor(Math.log10(lo) * 4) / 4, l1 = Math.max(l0 + 0.25, Math.ceil(Math.log10(hi) * 4) / 4);
+    const s0 = this.data[0].step, s1 = Math.max(s0 + 1, this.data[this.data.length - 1].step);
+    const X = (s) => pad.l + (s - s0) / (s1 - s0) * pw;
+    const Y = (v) => pad.t + (1 - (Math.log10(v) - l0) / (l1 - l0)) * ph;
+
+    // Grid and axes.
+    g.strokeStyle = '#262b38';
+    g.lineWidth = 1;
+    g.textAlign = 'right';
+    g.textBaseline = 'middle';
+    for (let e = Math.ceil(l0); e <= Math.floor(l1); e++) {
+      for (const m of [1, 2, 5]) {
+        const v = m * 10 ** e;
+        if (Math.log10(v) < l0 || Math.log10(v) > l1) continue;
+        const y = Y(v);
+        g.beginPath(); g.moveTo(pad.l, y); g.lineTo(W - pad.r, y); g.stroke();
+        g.fillText(formatTick(v), pad.l - 6, y);
+      }
+    }
+    g.textAlign = 'center';
+    g.textBaseline = 'top';
+    const ticks = niceTicks(s0, s1, Math.max(2, Math.floor(pw / 70)));
+    for (const s of ticks) g.fillText(String(s), X(s), H - pad.b + 6);
+    g.save();
+    g.textAlign = 'right';
+    g.fillText('step', pad.l - 8, H - pad.b + 6);
+    g.restore();
+
+    // Series: raw (thin) and smoothed (thick) when there are many points.
+    for (const [key, , color] of visible) {
+      const pts = this.data.filter((m) => m[key] > 0 && Number.isFinite(m[key]));
+      if (!pts.length) continue;
+      const smooth = pts.length > 25;
+      g.strokeStyle = color;
+      g.globalAlpha = smooth ? 0.3 : 1;
+      g.lineWidth = smooth ? 1 : 1.8;
+      line(g, pts.map((m) => [X(m.step), Y(m[key])]));
+      if (pts.length === 1) {
+        g.fillStyle = color;
+        g.beginPath(); g.arc(X(pts[0].step), Y(pts[0][key]), 2.5, 0, 7); g.fill();
+      }
+      if (smooth) {
+        let ema = pts[0][key];
+        g.globalAlpha = 1;
+        g.lineWidth = 2;
+        line(g, pts.map((m) => { ema = 0.85 * ema + 0.15 * m[key]; return [X(m.step), Y(ema)]; }));
+      }
+      g.globalAlpha = 1;
+    }
+
+    // Hover read-out.
+    if (this.hover !== null) {
+      const s = s0 + Math.max(0, Math.min(1, (this.hover * W - pad.l) / pw)) * (s1 - s0);
+      let m = this.data[0];
+      for (const d of this.data) if (Math.abs(d.step - s) < Math.abs(m.step - s)) m = d;
+      const x = X(m.step);
+      g.strokeStyle = '#5b6478';
+      g.beginPath(); g.moveTo(x, pad.t); g.lineTo(x, pad.t + ph); g.stroke();
+      const lines = [`step ${m.step} · epoch ${m.epoch + 1}`, ...SERIES.filter(([k]) => m[k] !== undefined).map(([k, n]) => `${n}: ${fmt(m[k])}`)];
+      if (m.lr !== undefined) lines.push(`lr ${m.lr.toExponential(1)} · grad norm ${fmt(m.grad_norm)}`);
+      g.font = '11px system-ui, sans-serif';
+      const bw = Math.max(...lines.map((t) => g.measureText(t).width)) + 14, bh = lines.length * 15 + 8;
+      const bx = x + 10 + bw > W ? x - bw - 10 : x + 10;
+      g.fillStyle = 'rgba(14,17,24,0.94)';
+      g.strokeStyle = '#394055';
+      g.fillRect(bx, pad.t, bw, bh);
+      g.strokeRect(bx, pad.t, bw, bh);
+      g.textAlign = 'left';
+      g.textBaseline = 'top';
+      lines.forEach((t, i) => {
+        const series = SERIES.find(([, n]) => t.startsWith(n + ':'));
+        g.fillStyle = series ? series[2] : '#c9cfdb';
+        g.fillText(t, bx + 7, pad.t + 5 + i * 15);
+      });
+    }
+  }
+}
+
+function line(g, pts) {
+  g.beginPath();
+  pts.forEach(([x, y], i) => (i ? g.lineTo(x, y) : g.moveTo(x, y)));
+  g.stroke();
+}
+
+function fmt(v) {
+  return v === undefined || v === null ? '—' : Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4);
+}
+
+function formatTick(v) {
+  return v >= 1000 ? v.toExponential(0) : v >= 1 ? String(+v.toPrecision(3)) : String(+v.toPrecision(2));
+}
+
+function niceTicks(a, b, n) {
+  const span = b - a;
+  const step = Math.max(1, 10 ** Math.floor(Math.log10(span / n)) * ([1, 2, 5, 10].find((m) => span / (m * 10 ** Math.floor(Math.log10(span / n))) <= n) || 10));
+  const out = [];
+  for (let s = Math.ceil(a / step) * step; s <= b; s += step) out.push(s);
+  return out;
+}

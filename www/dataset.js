@@ -1,0 +1,353 @@
+// The fine-tuning dataset: importing images with COCO / VOC / YOLO annotations (parsed by the engine's
+// `parseDataset`), plain photos and webcam frames to label by hand, the train/validation split, the
+// gallery and the box editor. Everything lives in IndexedDB (store.js).
+
+import * as store from './store.js';
+import { $, el, IMAGE_EXT, decodeImage } from './util.js';
+import { BoxEditor } from './editor.js';
+import { labelColor } from './overlay.js';
+
+const ANNOTATION_EXT = /\.(json|xml|txt|names|ya?ml)$/i;
+
+export function initDataset(app) {
+  const D = (app.state.dataset = { images: [], classes: [], version: 0 });
+  const gallery = $('#gallery');
+  const urls = new Map(); // image id → object URL of its thumbnail
+  let editing = null; // id of the image in the editor
+
+  const editor = new BoxEditor($('#editor-canvas'), {
+    classIndex: (name) => D.classes.indexOf(name),
+    onChange: (boxes) => saveBoxes(boxes),
+    onSelect: (box) => {
+      $('#editor-delete').disabled = !box;
+      if (box) $('#editor-class').value = box.cls;
+    },
+    onNeedClass: () => {
+      app.notify({ level: 'warn', id: 'need-class', title: 'Name the class first', text: 'Type a class name (or pick one) in “Class for new boxes”, then draw the box.' });
+      $('#editor-class').focus();
+    },
+  });
+
+  // ---------------------------------------------------------------- persistence
+
+  async function load() {
+    D.images = await store.images.all();
+    D.classes = (await store.kv.get('classes')) || [];
+    renderAll();
+  }
+
+  async function saveClasses() {
+    // Classes in use keep their order; classes no box uses any more stay until removed by hand.
+    for (const r of D.images) for (const b of r.boxes) if (b.cls && !D.classes.includes(b.cls)) D.classes.push(b.cls);
+    await store.kv.set('classes', D.classes);
+  }
+
+  function changed() {
+    D.version++;
+    app.emit('dataset', { images: D.images.length, classes: [...D.classes], version: D.version });
+  }
+
+  async function saveBoxes(boxes) {
+    const r = D.images.find((i) => i.id === editing);
+    if (!r) return;
+    r.boxes = boxes.map((b) => ({ ...b }));
+    for (const b of r.boxes) if (b.cls && !D.classes.includes(b.cls)) D.classes.push(b.cls);
+    renderAll();
+    changed();
+    try {
+      await store.images.put(r);
+      await saveClasses();
+    } catch (e) {
+      app.notify({ level: 'error', id: 'save', title: 'The boxes could not be saved', text: `${e.message}. They are kept on this page; free some disk space and edit again to retry.` });
+    }
+  }
+
+  // ---------------------------------------------------------------- import
+
+  /** Imports dropped/picked files: images, with or without annotation files. */
+  async function importFiles(fileList) {
+    const files = [...fileList];
+    const imageFiles = files.filter((f) => IMAGE_EXT.test(f.name) || (f.type.startsWith('image/') && !ANNOTATION_EXT.test(f.name)));
+    const annotationFiles = files.filter((f) => !imageFiles.includes(f) && ANNOTATION_EXT.test(f.name));
+    const ignored = files.filter((f) => !imageFiles.includes(f) && !annotationFiles.includes(f));
+    const done = app.busy('reading the dropped files');
+    try {
+      const decoded = [];
+      const bad = [];
+      for (const f of imageFiles) {
+        try {
+          const bmp = await decodeImage(f);
+          decoded.push({ file: f, width: bmp.width, height: bmp.height });
+          bmp.close();
+        } catch (e) {
+          bad.push(e.message);
+        }
+      }
+      if (bad.length) {
+        app.notify({ level: 'error', id: 'bad-images', title: bad.length === 1 ? 'One file is not an image' : `${bad.length} files are not images`, text: 'They were left out; everything else was added as usual.', details: bad });
+        app.emit('import-error', { kind: 'image', details: bad });
+      }
+      if (ignored.length) {
+        app.notify({ level: 'warn', title: 'Some files were ignored', text: 'Only images and COCO .json / VOC .xml / YOLO .txt (+ classes.txt) annotations are used.', details: ignored.map((f) => f.name) });
+      }
+
+      let parsed = null;
+      if (annotationFiles.length) {
+        const texts = await Promise.all(annotationFiles.map(async (f) => ({ name: f.name, text: await f.text() })));
+        try {
+          await app.engineReady;
+          parsed = await app.engine.call('parseDataset', { files: texts, images: decoded.map((d) => ({ name: d.file.name, width: d.width, height: d.height })) });
+        } catch (e) {
+          app.notify({
+            level: 'error', id: 'bad-annotations', title: 'The annotations could not be read',
+            text: `${e.message}. Nothing from this drop was added — fix that file and drop it again together with its images. Your dataset is unchanged.`,
+          });
+          app.emit('import-error', { kind: 'annotations', message: e.message });
+          return { added: 0, error: e.message };
+        }
+        if (parsed.report?.messages?.length) {
+          app.notify({ level: 'warn', id: 'import-report', title: 'Notes on the annotations', text: parsed.report.summary || '', details: parsed.report.messages });
+        }
+      }
+
+      const byImage = new Map((parsed?.samples || []).map((s) => [s.image, s]));
+      const records = [];
+      let duplicates = 0;
+      for (const d of decoded) {
+        if (D.images.some((r) => r.name === d.file.name && r.width === d.width && r.height === d.height)) { duplicates++; continue; }
+        const sample = byImage.get(d.file.name);
+        const boxes = (sample?.boxes || []).map((b) => ({ x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1, cls: parsed.classNames[b.label] ?? `class ${b.label}` }));
+        records.push({ name: d.file.name, blob: d.file, width: d.width, height: d.height, boxes, split: 'train', source: sample ? 'annotated' : 'photo', added: Date.now() });
+      }
+      if (parsed) for (const c of parsed.classNames) if (!D.classes.includes(c)) D.classes.push(c);
+      assignSplits(records);
+      if (records.length) {
+        const ids = await store.images.add(records);
+        records.forEach((r, i) => { r.id = ids[i]; });
+        D.images.push(...records);
+        await saveClasses();
+        renderAll();
+        changed();
+        if (!editing) openEditor(records[0].id);
+      }
+      const boxes = records.reduce((n, r) => n + r.boxes.length, 0);
+      if (records.length || duplicates) {
+        app.notify({
+          level: 'success', id: 'import-ok', title: `Added ${records.length} image${records.length === 1 ? '' : 's'}${boxes ? ` with ${boxes} boxes` : ''}`,
+          text: [duplicates ? `${duplicates} already in the dataset (same name and size) were skipped.` : '', records.some((r) => !r.boxes.length) ? 'Images without annotations can be labelled in the editor.' : ''].filter(Boolean).join(' '),
+        });
+      }
+      warnUnknownClasses();
+      app.emit('imported', { added: records.length, boxes, duplicates });
+      return { added: records.length, boxes };
+    } finally {
+      done();
+    }
+  }
+
+  /** Adds one image (a photo, a webcam frame) and opens it in the editor. */
+  async function addImage(blob, name, width, height, source) {
+    const r = { name, blob, width, height, boxes: [], split: 'train', source, added: Date.now() };
+    assignSplits([r]);
+    [r.id] = await store.images.add([r]);
+    D.images.push(r);
+    renderAll();
+    changed();
+    app.selectTab('train');
+    await openEditor(r.id);
+    app.notify({ level: 'info', title: 'Added to the dataset', text: `${name} — draw boxes on it in the editor.` });
+  }
+
+  /** Gives new images a split: about `val share` of them go to validation, at least one once there are 3+ images. */
+  function assignSplits(records) {
+    const share = +$('#val-share').value;
+    let val = D.images.filter((r) => r.split === 'val').length;
+    let total = D.images.length;
+    for (const r of records) {
+      total++;
+      const want = Math.max(share > 0 && total >= 3 ? 1 : 0, Math.round(total * share));
+      r.split = val < want ? 'val' : 'train';
+      if (r.split === 'val') val++;
+    }
+  }
+
+  async function resplit() {
+    const share = +$('#val-share').value;
+    const sorted = [...D.images].sort((a, b) => hash(a.name) - hash(b.name));
+    const nVal = Math.max(share > 0 && sorted.length >= 3 ? 1 : 0, Math.round(sorted.length * share));
+    sorted.forEach((r, i) => { r.split = i < nVal ? 'val' : 'train'; });
+    for (const r of D.images) await store.images.put(r);
+    renderAll();
+    changed();
+  }
+
+  function warnUnknownClasses() {
+    const labels = app.state.model?.info?.labels;
+    if (!labels || !D.classes.length) return;
+    const unknown = D.classes.filter((c) => !labels.includes(c));
+    if (unknown.length) {
+      app.notify({
+        level: 'info', id: 'unknown-classes', sticky: 15_000, title: 'New classes for this model',
+        text: `${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not among the model's ${labels.length} classes, so fine-tuning trains a new classification head for your ${D.classes.length} classes (${D.classes.join(', ')}). To keep the model's head, use its class names exactly.`,
+      });
+    } else {
+      app.clearMessage('unknown-classes');
+    }
+  }
+
+  // ---------------------------------------------------------------- rendering
+
+  function renderAll() {
+    renderStats();
+    renderClasses();
+    renderGallery();
+  }
+
+  function renderStats() {
+    const n = D.images.length;
+    const train = D.images.filter((r) => r.split === 'train').length;
+    const boxes = D.images.reduce((s, r) => s + r.boxes.length, 0);
+    $('#dataset-stats').textContent = n ? `${n} image${n === 1 ? '' : 's'} · ${train} train / ${n - train} validation · ${boxes} boxes · ${D.classes.length} classes` : 'empty';
+    $('#dataset-count').textContent = n ? String(n) : '';
+    $('#class-list').replaceChildren(...D.classes.map((c) => el('option', { value: c })));
+  }
+
+  function renderClasses() {
+    const counts = new Map(D.classes.map((c) => [c, 0]));
+    for (const r of D.images) for (const b of r.boxes) counts.set(b.cls, (counts.get(b.cls) || 0) + 1);
+    $('#class-chips').replaceChildren(...D.classes.map((c, i) => el('span', { class: 'class-chip', title: 'use for new boxes' },
+      el('span', { class: 'swatch', style: `background:${labelColor(i)}` }),
+      el('button', { type: 'button', class: 'linklike', text: `${c} (${counts.get(c) || 0})`, onclick: () => { $('#editor-class').value = c; editor.setClass(c); } }),
+      counts.get(c) ? null : el('button', { type: 'button', class: 'linklike', 'aria-label': `remove class ${c}`, text: '×', onclick: async () => { D.classes = D.classes.filter((x) => x !== c); await store.kv.set('classes', D.classes); renderAll(); changed(); } }))));
+  }
+
+  function renderGallery() {
+    const alive = new Set(D.images.map((r) => r.id));
+    for (const [id, u] of urls) if (!alive.has(id)) { URL.revokeObjectURL(u); urls.delete(id); }
+    if (!D.images.length) {
+      gallery.replaceChildren(el('p', { class: 'muted small', text: 'No images yet. Drop a labelled dataset, or photos to label, above — or add webcam frames from the Detect tab.' }));
+      return;
+    }
+    gallery.replaceChildren(...D.images.map((r) => {
+      if (!urls.has(r.id)) urls.set(r.id, URL.createObjectURL(r.blob));
+      const thumb = el('div', { class: 'thumb-img' }, el('img', { src: urls.get(r.id), alt: r.name, loading: 'lazy' }),
+        ...r.boxes.slice(0, 60).map((b) => el('span', {
+          class: 'thumb-box',
+          style: `left:${(100 * b.x0) / r.width}%;top:${(100 * b.y0) / r.height}%;width:${(100 * (b.x1 - b.x0)) / r.width}%;height:${(100 * (b.y1 - b.y0)) / r.height}%;border-color:${labelColor(Math.max(0, D.classes.indexOf(b.cls)))}`,
+        })));
+      return el('button', { type: 'button', class: `thumb${r.id === editing ? ' selected' : ''}`, dataset: { id: r.id, split: r.split }, title: r.name, onclick: () => openEditor(r.id) },
+        thumb,
+        el('span', { class: 'thumb-name', text: r.name }),
+        el('span', { class: 'thumb-meta' }, el('span', { class: `split-badge ${r.split}`, text: r.split === 'val' ? 'val' : 'train' }), ` ${r.boxes.length} box${r.boxes.length === 1 ? '' : 'es'}`));
+    }));
+  }
+
+  async function openEditor(id) {
+    const r = D.images.find((i) => i.id === id);
+    if (!r) return;
+    editing = id;
+    $('#editor-name').textContent = `${r.name} · ${r.width}×${r.height}`;
+    $('#editor-split').value = r.split;
+    $('#editor-split').disabled = false;
+    $('#editor-remove-image').disabled = false;
+    try {
+      await editor.open(r);
+    } catch (e) {
+      app.notify({ level: 'error', title: `${r.name} cannot be shown`, text: e.message });
+    }
+    if (!$('#editor-class').value && D.classes.length) { $('#editor-class').value = D.classes[0]; editor.setClass(D.classes[0]); }
+    renderGallery();
+  }
+
+  // ---------------------------------------------------------------- controls
+
+  $('#dataset-file').addEventListener('change', async (e) => {
+    const files = [...e.target.files];
+    e.target.value = '';
+    if (files.length) await importFiles(files);
+  });
+  const drop = $('#dataset-drop');
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    drop.classList.remove('over');
+    importFiles(e.dataTransfer.files);
+  });
+  $('#val-share').addEventListener('input', () => { $('#val-share-out').textContent = `${Math.round(+$('#val-share').value * 100)}%`; });
+  $('#resplit').addEventListener('click', resplit);
+  $('#clear-dataset').addEventListener('click', async () => {
+    if (!D.images.length || !confirm(`Remove all ${D.images.length} images and their boxes from this browser?`)) return;
+    await store.images.clear();
+    D.images = [];
+    editing = null;
+    editor.close();
+    renderAll();
+    changed();
+  });
+  const classInput = $('#editor-class');
+  classInput.addEventListener('input', () => { editor.currentClass = classInput.value.trim(); });
+  classInput.addEventListener('change', () => editor.setClass(classInput.value.trim()));
+  $('#editor-delete').addEventListener('click', () => editor.deleteSelected());
+  $('#editor-split').addEventListener('change', async (e) => {
+    const r = D.images.find((i) => i.id === editing);
+    if (!r) return;
+    r.split = e.target.value;
+    await store.images.put(r);
+    renderAll();
+    changed();
+  });
+  $('#editor-remove-image').addEventListener('click', async () => {
+    const r = D.images.find((i) => i.id === editing);
+    if (!r) return;
+    await store.images.del(r.id);
+    D.images = D.images.filter((i) => i.id !== r.id);
+    editing = null;
+    editor.close();
+    $('#editor-name').textContent = 'Pick an image in the dataset.';
+    $('#editor-split').disabled = true;
+    $('#editor-remove-image').disabled = true;
+    renderAll();
+    changed();
+  });
+  app.on('model', warnUnknownClasses);
+
+  return {
+    load,
+    importFiles,
+    addImage,
+    /** Decoded training data for the engine: {classNames, train, val} with RGBA scaled to ≤ maxSide. */
+    async payload(maxSide) {
+      const out = { classNames: [...D.classes], train: [], val: [] };
+      const transfer = [];
+      for (const r of D.images) {
+        const bmp = await createImageBitmap(r.blob);
+        const s = Math.min(1, maxSide / Math.max(bmp.width, bmp.height));
+        const w = Math.max(1, Math.round(bmp.width * s)), h = Math.max(1, Math.round(bmp.height * s));
+        const c = new OffscreenCanvas(w, h);
+        const g = c.getContext('2d', { willReadFrequently: true });
+        g.drawImage(bmp, 0, 0, w, h);
+        bmp.close();
+        const rgba = g.getImageData(0, 0, w, h).data.buffer;
+        transfer.push(rgba);
+        const sx = w / r.width, sy = h / r.height;
+        const boxes = r.boxes
+          .filter((b) => out.classNames.includes(b.cls) && b.x1 > b.x0 && b.y1 > b.y0)
+          .map((b) => ({ x0: b.x0 * sx, y0: b.y0 * sy, x1: b.x1 * sx, y1: b.y1 * sy, label: out.classNames.indexOf(b.cls) }));
+        out[r.split === 'val' ? 'val' : 'train'].push({ rgba, width: w, height: h, boxes });
+      }
+      return { dataset: out, transfer };
+    },
+    /** A fingerprint of what training depends on: images, boxes, classes, split. */
+    fingerprint() {
+      return JSON.stringify([D.classes, D.images.map((r) => [r.id, r.split, r.boxes.map((b) => [b.cls, b.x0, b.y0, b.x1, b.y1])])]);
+    },
+  };
+}
+
+function hash(s) {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}

@@ -1,0 +1,456 @@
+// Fine-tuning in the worker: start / pause / resume, the live loss curve, validation AP, snapshots in
+// IndexedDB (so a reload or a crash resumes from the last snapshot), using the fine-tuned model for
+// detection, and the HF-compatible export.
+//
+// A "session" is the worker's training state (startTraining). It is rebuilt from the dataset plus the
+// last snapshot (restoreTraining) whenever it is missing: after a reload, an engine restart, a dataset
+// edit, or the training benchmark.
+
+import * as store from './store.js';
+import { $, el, download, fmtBytes, sleep } from './util.js';
+import { LossChart } from './chart.js';
+
+export function initTraining(app) {
+  const T = (app.state.training = {
+    status: 'idle', // idle | preparing | running | pausing | paused | error
+    step: 0,
+    epoch: 0,
+    record: null, // kv 'training': {classNames, baseModel, options, evals, newHead, labels, fingerprint}
+    snapshotStep: null,
+    session: null, // {fingerprint, engineGeneration}: the worker's current session, if any
+    evals: [],
+    stepsPerSecond: null,
+    lastLoss: null,
+    // The worker's trainer counts from 0 after a weights-only resume: shown step = offset + trainer step.
+    offset: { step: 0, epoch: 0 },
+    resumedFrom: null, // 'full' | 'weights' | null
+  });
+  // What this build/backend can do, learned from clean refusals (see snapshot / ensureSession).
+  const caps = { fullSnapshot: true, fullRestore: true };
+  let metrics = [];
+  const chart = new LossChart($('#loss-chart'), $('#loss-legend'));
+  const ui = {
+    start: $('#train-start'), pause: $('#train-pause'), evaluate: $('#train-eval'), use: $('#train-use'),
+    export: $('#train-export'), reset: $('#train-reset'), status: $('#train-status'),
+  };
+  let stopRequested = false;
+  let loopPromise = null;
+
+  function options() {
+    const num = (id, d) => { const v = +$(id).value; return Number.isFinite(v) && v >= 0 ? v : d; };
+    return {
+      lr: num('#opt-lr', 1e-4), lrBackbone: num('#opt-lr-backbone', 1e-5), batchSize: Math.max(1, Math.round(num('#opt-batch', 2))),
+      maxSize: Math.max(64, Math.round(num('#opt-max-size', 512))), augment: $('#opt-augment').checked, freezeBackbone: $('#opt-freeze').checked,
+      seed: 0,
+    };
+  }
+  const maxSteps = () => Math.round(+$('#opt-max-steps').value || 0);
+  const snapshotEvery = () => Math.max(1, Math.round(+$('#opt-snapshot-every').value || 10));
+
+  function setOptions(o) {
+    if (!o) return;
+    $('#opt-lr').value = o.lr; $('#opt-lr-backbone').value = o.lrBackbone; $('#opt-batch').value = o.batchSize;
+    $('#opt-max-size').value = o.maxSize; $('#opt-augment').checked = o.augment; $('#opt-freeze').checked = o.freezeBackbone;
+  }
+
+  // ---------------------------------------------------------------- persistence
+
+  async function load() {
+    T.record = (await store.kv.get('training')) || null;
+    const snap = await store.kv.get('snapshot');
+    T.snapshotStep = snap?.step ?? null;
+    metrics = await store.metrics.all();
+    if (T.snapshotStep !== null) metrics = metrics.filter((m) => m.step < T.snapshotStep);
+    const ui2 = (await store.kv.get('trainUi')) || {};
+    if (ui2.maxSteps !== undefined) $('#opt-max-steps').value = ui2.maxSteps;
+    if (ui2.snapshotEvery) $('#opt-snapshot-every').value = ui2.snapshotEvery;
+    if (T.record) {
+      setOptions(T.record.options);
+      T.evals = T.record.evals || [];
+      T.step = snap?.step ?? 0;
+      T.epoch = snap?.epoch ?? 0;
+      T.status = T.snapshotStep !== null ? 'paused' : 'idle';
+    }
+    render();
+  }
+
+  async function saveRecord(patch) {
+    T.record = { ...(T.record || {}), ...patch };
+    await store.kv.set('training', T.record);
+  }
+
+  /**
+   * Saves the training state in IndexedDB: the full state (weights + optimizer, `snapshotTraining`) where
+   * the engine can, and always the weights as an HF export (`exportModel`), which resumes training with
+   * a fresh optimizer where the full state cannot be saved or restored.
+   */
+  async function snapshot(reason) {
+    const done = app.busy('saving a training snapshot');
+    try {
+      let full = null;
+      let bytes = 0;
+      if (caps.fullSnapshot && caps.fullRestore) {
+        try {
+          const s = await app.engine.call('snapshotTraining');
+          full = { model: new Blob([s.model]), optimizer: new Blob([s.optimizer]) };
+          bytes += s.model.byteLength + s.optimizer.byteLength;
+        } catch (e) {
+          if (e.fatal) throw e;
+          caps.fullSnapshot = false;
+          caps.why = e.message;
+        }
+      }
+      const w = await app.engine.call('exportModel');
+      bytes += w.safetensors.byteLength;
+      const record = {
+        step: T.step, epoch: T.epoch, offset: { ...T.offset }, savedAt: Date.now(),
+        full, weights: { safetensors: new Blob([w.safetensors]), config: w.config },
+      };
+      await store.kv.set('snapshot', record);
+      T.snapshotStep = T.step;
+      $('#t-snapshot').textContent = `snapshot at step ${T.step} (${full ? 'weights + optimizer' : 'weights'}, ${fmtBytes(bytes)}, ${new Date().toLocaleTimeString()})`;
+      app.emit('snapshot', { step: T.step, epoch: T.epoch, reason, full: !!full });
+    } finally {
+      done();
+    }
+  }
+
+  // ---------------------------------------------------------------- session
+
+  /** Makes sure the worker holds a session for the current dataset (restoring the snapshot); returns its summary. */
+  async function ensureSession({ fresh = false, forDetection = false } = {}) {
+    if (!app.state.model) throw new Error('load a model before fine-tuning');
+    const fingerprint = app.dataset.fingerprint();
+    const generation = app.engine.generation;
+    if (!fresh && T.session && T.session.fingerprint === fingerprint && T.session.generation === generation) return T.session.summary;
+    const D = app.state.dataset;
+    const boxes = D.images.filter((r) => r.split !== 'val').reduce((n, r) => n + r.boxes.length, 0);
+    if (!D.images.length) throw new Error('the dataset is empty: add labelled images first');
+    if (!boxes) throw new Error('no boxes in the training split yet: label some images (or move images from validation to train)');
+    const snap = fresh ? null : await store.kv.get('snapshot');
+    const compatible = !!snap && !incompatibility();
+    if (snap && !compatible) {
+      if (forDetection) throw new Error(`the fine-tuned model was trained ${incompatibility()}`);
+      app.notify({
+        level: 'warn', id: 'train-incompatible', title: 'Training starts over',
+        text: `The saved training (step ${snap.step}) was ${incompatibility()}, so a new run starts from the loaded model and replaces it.`,
+      });
+    }
+    const opts = options();
+    // Resuming: vary the data order from the first run's (the step number seeds it).
+    opts.seed = compatible ? snap.step : 0;
+    T.status = 'preparing';
+    render();
+    const done = app.busy('preparing the training data');
+    try {
+      if (app.state.model.trained && !compatible) await app.reloadBaseModel();
+      const tryFull = compatible && snap.full && caps.fullRestore;
+      // Keep the decoded images when a fallback may need them a second time (else move them).
+      const { dataset, transfer } = await app.dataset.payload(Math.round(opts.maxSize * 1.25));
+      let summary = await app.engine.call('startTraining', { dataset, options: opts }, { transfer: tryFull ? [] : transfer });
+      T.resumedFrom = null;
+      if (tryFull) {
+        try {
+          const restored = await app.engine.call('restoreTraining', { model: await snap.full.model.arrayBuffer(), optimizer: await snap.full.optimizer.arrayBuffer() });
+          T.offset = { ...(snap.offset || { step: 0, epoch: 0 }) };
+          T.resumedFrom = 'full';
+          T.step = T.offset.step + restored.step;
+          T.epoch = T.offset.epoch + restored.epoch;
+        } catch (e) {
+          if (e.fatal) throw e;
+          caps.fullRestore = false;
+          caps.why = e.message;
+        }
+      }
+      if (compatible && !T.resumedFrom) {
+        if (!snap.weights) throw new Error('the saved training has no weights to resume from');
+        // Weights-only resume: the saved fine-tuned weights become the session's starting point; the
+        // optimizer (AdamW moments, learning-rate schedule) starts afresh.
+        await app.engine.call('loadModel', { weights: await snap.weights.safetensors.arrayBuffer(), config: snap.weights.config, name: `${app.state.model.name} (fine-tuned, step ${snap.step})` });
+        summary = await app.engine.call('startTraining', { dataset, options: opts }, { transfer: tryFull ? transfer : [] });
+        // loadModel replaced the detection model: put back what the Detect tab was using.
+        if (forDetection || app.state.model.trained) await app.engine.call('useTrainedModel');
+        else await app.restoreDetectionModel();
+        T.offset = { step: snap.step, epoch: snap.epoch };
+        T.resumedFrom = 'weights';
+        T.step = snap.step;
+        T.epoch = snap.epoch;
+        app.notify({
+          level: 'info', id: 'resume-weights', title: `Resumed from the weights of step ${snap.step}`,
+          text: `The optimizer state could not be ${caps.fullSnapshot ? 'restored' : 'saved'} on the ${app.state.engine.backend === 'webgpu' ? 'WebGPU' : 'CPU'} backend, so AdamW starts afresh from the fine-tuned weights (the loss may jump for a few steps).`,
+          more: caps.why,
+        });
+      }
+      if (T.resumedFrom) {
+        metrics = metrics.filter((m) => m.step < T.step);
+        await store.metrics.truncateAfter(T.step - 1);
+        app.emit('restored', { step: T.step, epoch: T.epoch, mode: T.resumedFrom });
+      } else {
+        T.step = 0;
+        T.epoch = 0;
+        T.offset = { step: 0, epoch: 0 };
+        T.evals = [];
+        metrics = [];
+        await store.metrics.clear();
+        await store.kv.del('snapshot');
+        T.snapshotStep = null;
+        await saveRecord({ classNames: [...D.classes], baseModel: app.state.model.name, evals: [], startedAt: Date.now() });
+      }
+      // The head was decided when the run started (a resumed session loads weights that already have it).
+      await saveRecord({ options: opts, stepsPerEpoch: summary.stepsPerEpoch, ...(T.resumedFrom ? {} : { newHead: summary.newHead, labels: summary.labels }) });
+      await store.kv.set('trainUi', { maxSteps: maxSteps(), snapshotEvery: snapshotEvery() });
+      T.session = { fingerprint, generation: app.engine.generation, summary };
+      return summary;
+    } finally {
+      done();
+      if (T.status === 'preparing') T.status = T.snapshotStep !== null ? 'paused' : 'idle';
+      render();
+    }
+  }
+
+  /** Why the saved training cannot continue with the current dataset and model ('' when it can). */
+  function incompatibility() {
+    const r = T.record;
+    if (!r) return 'without a record of its classes';
+    if (app.state.model && r.baseModel !== app.state.model.name) return `from ${r.baseModel}, not ${app.state.model.name}`;
+    if (!sameList(r.classNames, app.state.dataset.classes)) return `for the classes ${r.classNames.join(', ')}, and the dataset now has ${app.state.dataset.classes.join(', ')}`;
+    return '';
+  }
+
+  // ---------------------------------------------------------------- loop
+
+  async function start() {
+    if (T.status === 'running' || T.status === 'preparing') return;
+    stopRequested = false;
+    try {
+      await ensureSession();
+    } catch (e) {
+      T.status = 'error';
+      render();
+      if (!e.fatal) app.notify({ level: 'error', id: 'train', title: 'Fine-tuning could not start', text: `${e.message}.${/memory|alloc/i.test(e.message) ? ' Try a smaller max size or batch size.' : ''}` });
+      app.emit('train-error', { message: e.message });
+      return;
+    }
+    app.clearMessage('train');
+    T.status = 'running';
+    render();
+    app.emit('training', { status: 'running', step: T.step });
+    loopPromise = runLoop();
+    await loopPromise;
+  }
+
+  async function runLoop() {
+    const busy = app.busy('fine-tuning');
+    const stamps = [];
+    const limit = maxSteps();
+    try {
+      while (!stopRequested) {
+        if (limit && T.step >= limit) {
+          app.notify({ level: 'success', id: 'train-done', title: 'Fine-tuning reached its step limit', text: `${T.step} steps. Raise “Stop after steps” (or set 0) to continue.` });
+          break;
+        }
+        const m = await app.engine.call('trainStep');
+        m.step += T.offset.step;
+        m.epoch += T.offset.epoch;
+        T.step = m.step + 1;
+        T.epoch = m.epoch + (m.epochDone ? 1 : 0);
+        T.lastLoss = m.loss;
+        stamps.push(performance.now());
+        if (stamps.length > 11) stamps.shift();
+        T.stepsPerSecond = stamps.length > 1 ? ((stamps.length - 1) * 1000) / (stamps[stamps.length - 1] - stamps[0]) : 1000 / m.stepMs;
+        const record = { ...m };
+        delete record.epochDone;
+        metrics.push(record);
+        store.metrics.put(record).catch(() => {});
+        chart.setData(metrics);
+        render();
+        app.emit('step', { step: m.step, loss: m.loss, epochDone: m.epochDone });
+        if (!Number.isFinite(m.loss)) {
+          app.notify({ level: 'error', id: 'train', title: 'The loss is not a number', text: 'Training diverged: pause, lower the learning rate, and start again from the last snapshot (Discard training starts over).' });
+          break;
+        }
+        if (m.epochDone && $('#opt-eval-epoch').checked && app.state.dataset.images.some((r) => r.split === 'val')) await evaluate();
+        if (m.epochDone || T.step % snapshotEvery() === 0) await snapshot(m.epochDone ? 'epoch' : 'periodic');
+      }
+      if (T.snapshotStep !== T.step) await snapshot('pause');
+      T.status = 'paused';
+    } catch (e) {
+      T.status = 'error';
+      if (!e.fatal) {
+        app.notify({ level: 'error', id: 'train', title: 'A training step failed', text: `${e.message}.${/memory|alloc|buffer/i.test(e.message) ? ' This looks like running out of memory: lower the batch size or max size, then resume.' : ' Resume continues from the last snapshot.'}` });
+      }
+      app.emit('train-error', { message: e.message });
+    } finally {
+      busy();
+      render();
+      app.emit('training', { status: T.status, step: T.step });
+      loopPromise = null;
+    }
+  }
+
+  async function pause() {
+    if (T.status !== 'running') return;
+    stopRequested = true;
+    T.status = 'pausing';
+    render();
+    await loopPromise;
+  }
+
+  async function evaluate() {
+    const done = app.busy('validating');
+    $('#t-ap').textContent = '…';
+    try {
+      await ensureSession();
+      const m = await app.engine.call('evaluate');
+      const entry = { step: T.step, epoch: T.epoch, ...m };
+      T.evals.push(entry);
+      await saveRecord({ evals: T.evals });
+      render();
+      app.emit('evaluated', entry);
+      return entry;
+    } catch (e) {
+      if (!e.fatal) app.notify({ level: 'error', id: 'eval', title: 'Validation failed', text: e.message });
+      render();
+    } finally {
+      done();
+    }
+  }
+
+  async function useForDetection() {
+    const done = app.busy('switching to the fine-tuned model');
+    try {
+      if (T.status === 'running') await pause();
+      await ensureSession();
+      const labels = await app.engine.call('useTrainedModel');
+      await app.setTrainedModel(labels, T.step);
+      app.notify({ level: 'success', id: 'use-trained', title: 'Detecting with the fine-tuned model', text: `Step ${T.step}; classes: ${labels.join(', ')}. “Back to the base model” in the model panel switches back.` });
+      app.selectTab('detect');
+    } catch (e) {
+      if (!e.fatal) app.notify({ level: 'error', id: 'use-trained', title: 'The fine-tuned model could not be used', text: e.message });
+    } finally {
+      done();
+    }
+  }
+
+  /** After a reload or a restart: rebuild the session from the snapshot and detect with it again. */
+  async function reapplyTrained() {
+    try {
+      if (!(await store.kv.get('snapshot'))) return;
+      T.session = null;
+      await ensureSession({ forDetection: true });
+      const labels = await app.engine.call('useTrainedModel');
+      await app.setTrainedModel(labels, T.step);
+    } catch (e) {
+      if (!e.fatal) app.notify({ level: 'warn', id: 'reapply', title: 'Detecting with the base model', text: `The fine-tuned model could not be restored: ${e.message}. Resume or restart fine-tuning to get it back.` });
+    }
+  }
+
+  async function exportModel() {
+    const done = app.busy('exporting');
+    try {
+      if (T.status === 'running') await pause();
+      await ensureSession();
+      const out = await app.engine.call('exportModel');
+      const wBlob = new Blob([out.safetensors], { type: 'application/octet-stream' });
+      const cBlob = new Blob([out.config], { type: 'application/json' });
+      const links = $('#export-links');
+      for (const a of links.querySelectorAll('a')) URL.revokeObjectURL(a.href);
+      links.replaceChildren(
+        el('span', { text: `Exported at step ${T.step}: ` }),
+        el('a', { href: URL.createObjectURL(wBlob), download: 'model.safetensors', id: 'export-weights', text: `model.safetensors (${fmtBytes(wBlob.size)})` }),
+        ' · ',
+        el('a', { href: URL.createObjectURL(cBlob), download: 'config.json', id: 'export-config', text: 'config.json' }),
+        el('span', { class: 'muted', text: ' — loads with transformers’ ConditionalDetrForObjectDetection, cdetr detect, or this page.' }));
+      links.hidden = false;
+      download(wBlob, 'model.safetensors');
+      await sleep(400);
+      download(cBlob, 'config.json');
+      app.emit('exported', { bytes: wBlob.size, step: T.step });
+    } catch (e) {
+      if (!e.fatal) app.notify({ level: 'error', id: 'export', title: 'Export failed', text: e.message });
+    } finally {
+      done();
+    }
+  }
+
+  async function reset() {
+    if (!confirm('Discard the fine-tuning progress (snapshots, loss history, validation results)? The dataset stays.')) return;
+    if (T.status === 'running') await pause();
+    await store.kv.del('snapshot');
+    await store.kv.del('training');
+    await store.metrics.clear();
+    Object.assign(T, { status: 'idle', step: 0, epoch: 0, record: null, snapshotStep: null, session: null, evals: [], stepsPerSecond: null, lastLoss: null, offset: { step: 0, epoch: 0 }, resumedFrom: null });
+    metrics = [];
+    chart.setData(metrics);
+    $('#t-snapshot').textContent = '';
+    if (app.state.model?.trained) await app.reloadBaseModel();
+    render();
+  }
+
+  // ---------------------------------------------------------------- rendering
+
+  function render() {
+    const running = T.status === 'running' || T.status === 'pausing' || T.status === 'preparing';
+    const hasSnap = T.snapshotStep !== null;
+    ui.start.disabled = running || !app.state.model;
+    const blocked = hasSnap && T.status !== 'running' && incompatibility();
+    ui.start.textContent = !hasSnap || T.status === 'running' ? 'Start fine-tuning' : blocked ? 'Start over (classes or model changed)' : `Resume fine-tuning (step ${T.snapshotStep})`;
+    ui.start.title = blocked ? `The saved training (step ${T.snapshotStep}) was ${blocked}; starting replaces it.` : '';
+    ui.pause.disabled = T.status !== 'running';
+    ui.pause.textContent = T.status === 'pausing' ? 'Pausing…' : 'Pause';
+    ui.evaluate.disabled = running || !(hasSnap || T.session) || !app.state.dataset.images.some((r) => r.split === 'val');
+    ui.use.disabled = running || !(hasSnap || T.session);
+    ui.export.disabled = running || !(hasSnap || T.session);
+    ui.reset.disabled = running || !(hasSnap || T.session || metrics.length);
+    const labels = { idle: 'not started', preparing: 'preparing the data…', running: 'running', pausing: 'pausing after this step…', paused: hasSnap ? `paused — saved at step ${T.snapshotStep}` : 'paused', error: 'stopped by an error' };
+    ui.status.textContent = labels[T.status] || T.status;
+    ui.status.dataset.state = T.status;
+    $('#t-step').textContent = String(T.step);
+    $('#t-epoch').textContent = String(T.epoch);
+    $('#t-loss').textContent = T.lastLoss !== null ? T.lastLoss.toFixed(3) : metrics.length ? metrics[metrics.length - 1].loss.toFixed(3) : '—';
+    $('#t-rate').textContent = T.stepsPerSecond ? T.stepsPerSecond.toFixed(2) : '—';
+    const last = T.evals[T.evals.length - 1];
+    $('#t-ap').textContent = last ? fmtAp(last.ap) : '—';
+    $('#t-ap50').textContent = last ? fmtAp(last.ap50) : '—';
+    $('#t-ap').title = T.evals.map((e) => `step ${e.step}: AP ${fmtAp(e.ap)}, AP50 ${fmtAp(e.ap50)}`).join('\n');
+    if (hasSnap && !$('#t-snapshot').textContent) $('#t-snapshot').textContent = `snapshot at step ${T.snapshotStep}`;
+    const r = T.record;
+    $('#train-note').textContent = r?.labels
+      ? `${r.newHead ? `A new classification head for ${r.labels.length} classes (${r.labels.join(', ')}); the rest starts from ${r.baseModel}.` : `The head of ${r.baseModel} is kept (${r.labels.length} classes).`}${T.resumedFrom === 'weights' ? ' Resumed from saved weights with a fresh optimizer.' : T.resumedFrom === 'full' ? ' Resumed with the saved optimizer state.' : ''}`
+      : '';
+    chart.setData(metrics);
+  }
+
+  ui.start.addEventListener('click', () => start());
+  ui.pause.addEventListener('click', () => pause());
+  ui.evaluate.addEventListener('click', () => evaluate());
+  ui.use.addEventListener('click', () => useForDetection());
+  ui.export.addEventListener('click', () => exportModel());
+  ui.reset.addEventListener('click', () => reset());
+  app.on('model', render);
+  app.on('dataset', render);
+  app.on('restarted', () => {
+    T.session = null;
+    if (T.status === 'running' || T.status === 'pausing' || T.status === 'preparing') T.status = 'paused';
+    render();
+  });
+
+  return {
+    load,
+    start,
+    pause,
+    evaluate,
+    exportModel,
+    reapplyTrained,
+    invalidateSession: () => { T.session = null; },
+    get metrics() { return metrics; },
+  };
+}
+
+function sameList(a, b) {
+  return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function fmtAp(v) {
+  return v < 0 ? 'n/a' : (v * 100).toFixed(1);
+}

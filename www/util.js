@@ -1,0 +1,87 @@
+// Small helpers: image decoding and encoding, downloads, formatting.
+
+export const $ = (sel, root = document) => root.querySelector(sel);
+export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+
+export function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c);
+  return e;
+}
+
+export const IMAGE_EXT = /\.(jpe?g|png|webp|gif|bmp|avif)$/i;
+
+/** Decodes an image file/blob; throws an Error naming the file when it is not a decodable image. */
+export async function decodeImage(blob, name = blob.name || 'image') {
+  try {
+    return await createImageBitmap(blob);
+  } catch {
+    throw new Error(`${name} is not an image this browser can read (it may be another kind of file with an image extension, or damaged). Pick a JPEG, PNG or WebP photo.`);
+  }
+}
+
+/** RGBA pixels of a bitmap/canvas/video, optionally scaled so the longest side is ≤ `maxSide`. */
+export function rgbaOf(source, width, height, maxSide = Infinity) {
+  const scale = Math.min(1, maxSide / Math.max(width, height));
+  const w = Math.max(1, Math.round(width * scale)), h = Math.max(1, Math.round(height * scale));
+  const c = new OffscreenCanvas(w, h);
+  const g = c.getContext('2d', { willReadFrequently: true });
+  g.drawImage(source, 0, 0, w, h);
+  return { data: g.getImageData(0, 0, w, h).data, width: w, height: h, scale };
+}
+
+/** RGBA bytes → PNG Blob (lossless: the exact pixels). */
+export async function rgbaToPng(rgba, width, height) {
+  const c = new OffscreenCanvas(width, height);
+  const g = c.getContext('2d');
+  g.putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer ?? rgba, rgba.byteOffset ?? 0, width * height * 4), width, height), 0, 0);
+  return c.convertToBlob({ type: 'image/png' });
+}
+
+export function download(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const a = el('a', { href: url, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 30_000);
+}
+
+export function fmtBytes(n) {
+  if (!Number.isFinite(n)) return '?';
+  const u = ['B', 'KB', 'MB', 'GB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i && n < 10 ? 1 : 0)} ${u[i]}`;
+}
+
+export function fmtMs(ms) {
+  if (!Number.isFinite(ms)) return '—';
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
+}
+
+export function timestamp() {
+  return new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+}
+
+export function percentile(xs, p) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN;
+}
+
+export const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
