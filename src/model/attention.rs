@@ -10,6 +10,8 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Tensor};
 
 /// Added to the scores of padding keys: far below any real score, yet finite on every backend.
@@ -54,8 +56,13 @@ pub fn attention_probs(q: Tensor<4>, k: Tensor<4>, key_padding: Option<&Tensor<4
 pub struct Attended {
     /// `[B, Lq, H·dv]` after `out_proj`.
     pub output: Tensor<3>,
-    /// `[B, H, Lq, Lk]`
-    pub probs: Tensor<4>,
+    /// `[B, H, Lq, Lk]`, when asked for.
+    pub probs: Option<Tensor<4>>,
+}
+
+/// Whether a dropout layer would change its input here (training on an autodiff device).
+fn dropout_active(dropout: &Dropout, x: &Tensor<4>) -> bool {
+    dropout.prob > 0.0 && dropout.training.is_enabled() && x.device().is_autodiff()
 }
 
 fn attend(
@@ -66,10 +73,21 @@ fn attend(
     key_padding: Option<&Tensor<4, Bool>>,
     dropout: &Dropout,
     out_proj: &Linear,
+    want_probs: bool,
 ) -> Attended {
-    let probs = attention_probs(split_heads(q, heads), split_heads(k, heads), key_padding);
-    let context = dropout.forward(probs.clone()).matmul(split_heads(v, heads));
-    Attended { output: out_proj.forward(merge_heads(context)), probs }
+    let (q, k, v) = (split_heads(q, heads), split_heads(k, heads), split_heads(v, heads));
+    // Inference without inspection: Burn's fused attention (flash-style tiling on long sequences),
+    // the same function as below.
+    if !want_probs && !q.device().is_autodiff() && !dropout_active(dropout, &q) {
+        let [b, h, lq, _] = q.dims();
+        let lk = k.dims()[2];
+        let mask = key_padding.map(|m| m.clone().expand([b, h, lq, lk]));
+        let context = attention(q, k, v, mask, None, AttentionModuleOptions { scale: None, softcap: None, is_causal: false });
+        return Attended { output: out_proj.forward(merge_heads(context)), probs: None };
+    }
+    let probs = attention_probs(q, k, key_padding);
+    let context = dropout.forward(probs.clone()).matmul(v);
+    Attended { output: out_proj.forward(merge_heads(context)), probs: want_probs.then_some(probs) }
 }
 
 /// Encoder self-attention with its own projections (HF `DetrAttention`).
@@ -116,7 +134,7 @@ impl DetrAttention {
         let q = self.q_proj.forward(with_pos.clone());
         let k = self.k_proj.forward(with_pos);
         let v = self.v_proj.forward(x);
-        attend(q, k, v, self.heads, key_padding, &self.dropout, &self.out_proj).output
+        attend(q, k, v, self.heads, key_padding, &self.dropout, &self.out_proj, false).output
     }
 }
 
@@ -150,14 +168,15 @@ impl ConditionalAttentionConfig {
 impl ConditionalAttention {
     /// # Shapes
     /// - q: `[B, Lq, H·dk]`, k: `[B, Lk, H·dk]`, v: `[B, Lk, d_value]`, key_padding: `[B, 1, 1, Lk]`
-    /// - output: `[B, Lq, d_value]`, probs `[B, H, Lq, Lk]`
+    /// - output: `[B, Lq, d_value]`, probs `[B, H, Lq, Lk]` when `want_probs`
     pub fn forward(
         &self,
         q: Tensor<3>,
         k: Tensor<3>,
         v: Tensor<3>,
         key_padding: Option<&Tensor<4, Bool>>,
+        want_probs: bool,
     ) -> Attended {
-        attend(q, k, v, self.heads, key_padding, &self.dropout, &self.out_proj)
+        attend(q, k, v, self.heads, key_padding, &self.dropout, &self.out_proj, want_probs)
     }
 }

@@ -241,15 +241,16 @@ impl ConditionalDetr {
             t.record("model.projected_features", &projected);
         }
         let source = projected.reshape([b, d, h * w]).swap_dims(1, 2);
-        let key_padding = feature_mask.key_padding(&device);
-        let memory = m.encoder.forward(source, pos.clone(), Some(&key_padding), trace.as_deref_mut());
+        // Without padding (one image, or equal sizes) there is nothing to mask.
+        let key_padding = feature_mask.data.contains(&0).then(|| feature_mask.key_padding(&device));
+        let memory = m.encoder.forward(source, pos.clone(), key_padding.as_ref(), trace.as_deref_mut());
         if let Some(t) = trace.as_deref_mut() {
             t.record("encoder.last_hidden_state", &memory);
         }
 
         let nq = self.num_queries();
         let query_pos = m.query_position_embeddings.weight.val().reshape([1, nq, d]).repeat_dim(0, b);
-        let ctx = DecoderContext { memory, pos, query_pos, key_padding: Some(&key_padding) };
+        let ctx = DecoderContext { memory, pos, query_pos, key_padding: key_padding.as_ref() };
         let decoded = m.decoder.forward(&ctx, options.attention_maps, trace.as_deref_mut());
 
         let ref_logit = inverse_sigmoid(decoded.reference_points.clone());

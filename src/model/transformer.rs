@@ -266,7 +266,7 @@ impl DecoderLayer {
         let q = self.sa_qcontent_proj.forward(tgt.clone()) + self.sa_qpos_proj.forward(ctx.query_pos.clone());
         let k = self.sa_kcontent_proj.forward(tgt.clone()) + self.sa_kpos_proj.forward(ctx.query_pos.clone());
         let v = self.sa_v_proj.forward(tgt.clone());
-        let attended = self.self_attn.forward(q, k, v, None).output;
+        let attended = self.self_attn.forward(q, k, v, None, false).output;
         let tgt = self.self_attn_layer_norm.forward(tgt + self.dropout.forward(attended));
 
         // Cross-attention with the conditional spatial query.
@@ -284,12 +284,12 @@ impl DecoderLayer {
             .reshape([b, nq, 2 * d]);
         let k = Tensor::cat(vec![per_head(k_content.clone(), hw), per_head(k_pos.clone(), hw)], 3)
             .reshape([b, hw, 2 * d]);
-        let attended = self.encoder_attn.forward(q, k, v, ctx.key_padding);
+        let attended = self.encoder_attn.forward(q, k, v, ctx.key_padding, want_maps);
         let maps = want_maps.then(|| CrossAttentionMaps {
             // Same scale as the combined attention (1/sqrt(2d/M)), so the three maps compare directly.
             spatial: partial_probs(q_spatial, k_pos, heads, ctx.key_padding),
             content: partial_probs(q_content, k_content, heads, ctx.key_padding),
-            combined: attended.probs.clone(),
+            combined: attended.probs.clone().expect("probabilities were asked for"),
         });
         let tgt = self.encoder_attn_layer_norm.forward(tgt + self.dropout.forward(attended.output));
 
