@@ -39,8 +39,11 @@ pub struct TrainOptions {
     pub clip_max_norm: f32,
     /// Multiply the learning rates by 0.1 every this many epochs (0: never).
     pub lr_drop: usize,
-    /// Freeze the whole backbone (otherwise only the stem and `layer1`, as the official recipe).
+    /// Freeze the whole backbone.
     pub freeze_backbone: bool,
+    /// Freeze the stem and `layer1` (the official recipe, meant for an ImageNet-pretrained backbone; a
+    /// run from random weights trains them).
+    pub freeze_stem: bool,
     /// Dropout of the transformer (residual, attention and feed-forward dropout, as the official code).
     pub dropout: f64,
     pub loss_ce: f32,
@@ -61,6 +64,7 @@ impl Default for TrainOptions {
             clip_max_norm: 0.1,
             lr_drop: 0,
             freeze_backbone: false,
+            freeze_stem: true,
             dropout: 0.1,
             loss_ce: 2.0,
             loss_bbox: 5.0,
@@ -144,8 +148,10 @@ impl Trainer {
         let mut model = model;
         model.model.backbone = if options.freeze_backbone {
             model.model.backbone.no_grad()
-        } else {
+        } else if options.freeze_stem {
             model.model.backbone.freeze_stem_and_layer1()
+        } else {
+            model.model.backbone
         };
         let optim = AdamW::new(options.weight_decay);
         Self { model: Some(model), optim, criterion: options.criterion(), options, step: 0, epoch: 0 }

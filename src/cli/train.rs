@@ -60,7 +60,8 @@ pub struct TrainArgs {
     /// Global gradient-norm clipping (0 disables).
     #[arg(long, default_value_t = 0.1)]
     clip_max_norm: f32,
-    /// Freeze the whole backbone (default: only the stem and layer1, as the official recipe).
+    /// Freeze the whole backbone (default: only the stem and layer1, as the official recipe; nothing when
+    /// training from scratch).
     #[arg(long)]
     freeze_backbone: bool,
     /// Longest image side of the augmentation (the official 1333 scaled down, e.g. 512 on a CPU).
@@ -125,6 +126,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         clip_max_norm: args.clip_max_norm,
         lr_drop: args.lr_drop.unwrap_or((args.epochs * 4 / 5).max(1)),
         freeze_backbone: args.freeze_backbone,
+        // The official recipe freezes a pretrained stem and layer1; random ones are trained.
+        freeze_stem: args.weights != "none",
         dropout: args.dropout,
         ..TrainOptions::default()
     };
