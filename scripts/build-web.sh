@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 rustup target add wasm32-unknown-unknown >/dev/null
 version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $version"; then
   echo "installing wasm-bindgen-cli $version (once)…"
   cargo install wasm-bindgen-cli --version "$version"
