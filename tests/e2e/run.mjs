@@ -163,9 +163,12 @@ async function setValue(page, selector, value) {
   }, String(value));
 }
 
-async function loadTinyModel(page) {
-  await page.setInputFiles('#model-file', TINY);
-  await until(page, () => cdetrApp.state.model?.name === 'model.safetensors', null, 60_000, 'the tiny model to load');
+/** The tiny test model as HF safetensors + config.json (the default), or another file set. */
+const TINY_MODEL = { files: TINY, name: 'model.safetensors', cli: ['--weights', TINY[0], '--config', TINY[1]] };
+
+async function loadTinyModel(page, model = TINY_MODEL) {
+  await page.setInputFiles('#model-file', model.files);
+  await until(page, (name) => cdetrApp.state.model?.name === name, model.name, 60_000, `${model.name} to load`);
 }
 
 async function download(page, trigger, file, ms = 30_000) {
@@ -231,8 +234,8 @@ function compareDetections(pageDets, cliDets, width, height, notes) {
 // ------------------------------------------------------------------ scenarios
 
 /** b: webcam → detections; the analysed frame through the CLI gives the same detections. */
-async function webcamParity(page, backend, tag, notes, clip) {
-  await loadTinyModel(page);
+async function webcamParity(page, backend, tag, notes, clip, model = TINY_MODEL) {
+  await loadTinyModel(page, model);
   const engine = await page.evaluate(() => cdetrApp.state.engine);
   assert(engine.backend === backend, `the page reports backend ${engine.backend}, expected ${backend} (${engine.fallbackReason || ''})`);
   const chip = await page.textContent('#backend-chip');
@@ -267,7 +270,7 @@ async function webcamParity(page, backend, tag, notes, clip) {
   const frame = await download(page, () => page.click('#snap-raw'), path.join(OUT, `b-${tag}-frame.png`));
   const annotated = await download(page, () => page.click('#snap-annotated'), path.join(OUT, `b-${tag}-annotated.png`));
   notes.push(`downloads: ${frame.suggested}, ${annotated.suggested}`);
-  const cli = JSON.parse(await run(BIN, ['detect', frame.file, '--weights', TINY[0], '--config', TINY[1], '--resize', `${SHORT},${LONG}`, '--threshold', '0', '--top-k', String(TOPK)]));
+  const cli = JSON.parse(await run(BIN, ['detect', frame.file, ...model.cli, '--resize', `${SHORT},${LONG}`, '--threshold', '0', '--top-k', String(TOPK)]));
   assert(cli[0].width === result.width && cli[0].height === result.height, `the CLI read the PNG as ${cli[0].width}×${cli[0].height}`);
   compareDetections(result.detections, cli[0].detections, result.width, result.height, notes);
 }
@@ -601,6 +604,24 @@ async function main() {
         if (cpu.errors.length) log(`page errors (cpu): ${cpu.errors.join(' | ')}`);
       } finally {
         await cpu.close();
+      }
+    }
+
+    // A Burnpack (f16, config inside) made by `cdetr convert`, picked as a single file, on the CPU backend.
+    if (!ONLY || ONLY.has('i')) {
+      const bpkPage = await launch('cpu-bpk', { webgpu: false, camera: clip.file });
+      try {
+        await openApp(bpkPage.page, server.url);
+        await scenario('i', 'f16 Burnpack model file → detections = CLI on the same file', 240_000, async (notes) => {
+          const bpk = path.join(OUT, 'tiny-f16.bpk');
+          await run(BIN, ['convert', TINY[0], '--config', TINY[1], '--half', '--output', bpk]);
+          await webcamParity(bpkPage.page, 'cpu', 'bpk', notes, clip, { files: [bpk], name: 'tiny-f16.bpk', cli: ['--weights', bpk] });
+          const format = await bpkPage.page.evaluate(() => cdetrApp.state.model?.info?.format);
+          assert(/Burnpack/.test(format || ''), `the page reports format ${format}`);
+          notes.push(`model format reported by the page: ${format}`);
+        });
+      } finally {
+        await bpkPage.close();
       }
     }
   } finally {
