@@ -45,16 +45,33 @@ def main():
             model.model.backbone.conv_encoder(pixel_values, pixel_mask)
         return time.perf_counter() - t
 
+    def stages():
+        # The same split as `cdetr bench`: stem (conv, bn, relu, maxpool), then each ResNet stage.
+        net = model.model.backbone.conv_encoder.model
+        out = []
+        with torch.inference_mode():
+            t = time.perf_counter()
+            x = net.maxpool(net.act1(net.bn1(net.conv1(pixel_values))))
+            out.append(("stem", time.perf_counter() - t))
+            for name in ("layer1", "layer2", "layer3", "layer4"):
+                t = time.perf_counter()
+                x = getattr(net, name)(x)
+                out.append((name, time.perf_counter() - t))
+        return out
+
     for _ in range(a.warmup):
         forward()
     runs = [forward() for _ in range(a.runs)]
     bb = [backbone() for _ in range(a.runs)]
     f, b = statistics.median(runs), statistics.median(bb)
+    split = [stages() for _ in range(a.runs)]
+    breakdown = [[name, statistics.median(r[i][1] for r in split)] for i, (name, _) in enumerate(split[0])]
     print(json.dumps({
         "backend": f"PyTorch {torch.__version__} CPU, transformers",
         "width": w, "height": h, "runs": a.runs, "threads": a.threads,
         "forward_median_s": f, "forward_all_s": runs,
         "backbone_median_s": b, "transformer_and_heads_median_s": f - b,
+        "backbone_stages_s": breakdown,
     }, indent=2))
 
 

@@ -14,7 +14,7 @@ use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, s};
 
 /// Batch norm with fixed statistics: `y = x * scale + (bias - running_mean * scale)`,
 /// `scale = weight / sqrt(running_var + 1e-5)`. None of its tensors is ever trained.
@@ -64,7 +64,9 @@ impl FrozenBatchNorm2d {
 
 /// `bn(conv(x))` computed as one convolution: the frozen statistics fold into the (bias-free) conv's
 /// weights and a bias, `conv(x, W · scale) + shift`. Same function, but the activations are touched once
-/// instead of three times; gradients still reach `W`.
+/// instead of three times; gradients still reach `W`. A strided 1×1 convolution (the `downsample` of a
+/// stage's first block) keeps every `stride`-th pixel first and runs unstrided: the same sums, but Flex
+/// computes unstrided 1×1 convolutions as one matrix product instead of going through im2col.
 ///
 /// # Shapes
 /// - x: `[B, C_in, H, W]` → `[B, C_out, H', W']`
@@ -76,6 +78,12 @@ pub fn conv_bn(conv: &Conv2d, bn: &FrozenBatchNorm2d, x: Tensor<4>) -> Tensor<4>
         PaddingConfig2d::Explicit(top, left, _, _) => [top, left],
         _ => [0, 0],
     };
+    let [_, _, kh, kw] = conv.weight.dims();
+    if [kh, kw] == [1, 1] && padding == [0, 0] && conv.stride != [1, 1] {
+        let [sh, sw] = conv.stride;
+        let x = x.slice(s![.., .., ..;sh as isize, ..;sw as isize]);
+        return conv2d(x, weight, Some(shift), ConvOptions::new([1, 1], [0, 0], conv.dilation, conv.groups));
+    }
     conv2d(x, weight, Some(shift), ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups))
 }
 
