@@ -18,5 +18,6 @@ print(f"{t['backend']} vs Burn flex, {b['width']}x{b['height']}, {b['threads']} 
 for key, label in [("forward_median_s", "forward"), ("backbone_median_s", "backbone"),
                    ("transformer_and_heads_median_s", "transformer + heads")]:
     print(f"  {label:20s} Burn {b[key]:.3f} s   PyTorch {t[key]:.3f} s   Burn/PyTorch {b[key] / t[key]:.2f}")
-print("  Burn backbone stages:", ", ".join(f"{n} {s:.3f} s" for n, s in b["backbone_stages_s"]))
+print("  Burn backbone stages:   ", ", ".join(f"{n} {s:.3f} s" for n, s in b["backbone_stages_s"]))
+print("  PyTorch backbone stages:", ", ".join(f"{n} {s:.3f} s" for n, s in t["backbone_stages_s"]))
 PY
