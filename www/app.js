@@ -18,7 +18,7 @@
 import { EngineClient } from './engine.js';
 import * as store from './store.js';
 import { HUB_REPO, HubUnreachable, cachedHubModel, downloadHubModel, modelFromFiles } from './models.js';
-import { $, $$, el, fmtBytes } from './util.js';
+import { $, $$, el, fmtBytes, onFileDrop } from './util.js';
 import { initDetect } from './detect.js';
 import { initDataset } from './dataset.js';
 import { initTraining } from './train.js';
@@ -466,15 +466,7 @@ function wireUi() {
     e.target.value = '';
     if (files.length) await loadModelFiles(files);
   });
-  const drop = $('#model-drop');
-  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => {
-    e.preventDefault();
-    e.stopPropagation();
-    drop.classList.remove('over');
-    loadModelFiles(e.dataTransfer.files);
-  });
+  onFileDrop($('#model-drop'), loadModelFiles);
   // Files dropped anywhere else: models go to the model, images to the detector.
   window.addEventListener('dragover', (e) => e.preventDefault());
   window.addEventListener('drop', (e) => {

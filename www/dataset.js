@@ -3,7 +3,7 @@
 // gallery and the box editor. Everything lives in IndexedDB (store.js).
 
 import * as store from './store.js';
-import { $, el, IMAGE_EXT, decodeImage } from './util.js';
+import { $, el, IMAGE_EXT, decodeImage, onFileDrop } from './util.js';
 import { BoxEditor } from './editor.js';
 import { labelColor } from './overlay.js';
 
@@ -266,15 +266,7 @@ export function initDataset(app) {
     e.target.value = '';
     if (files.length) await importFiles(files);
   });
-  const drop = $('#dataset-drop');
-  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => {
-    e.preventDefault();
-    e.stopPropagation();
-    drop.classList.remove('over');
-    importFiles(e.dataTransfer.files);
-  });
+  onFileDrop($('#dataset-drop'), importFiles);
   $('#val-share').addEventListener('input', () => { $('#val-share-out').textContent = `${Math.round(+$('#val-share').value * 100)}%`; });
   $('#resplit').addEventListener('click', resplit);
   $('#clear-dataset').addEventListener('click', async () => {

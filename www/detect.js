@@ -3,7 +3,7 @@
 // The viewer shows the analysed frame itself (not the live video) so the boxes and reference points
 // always belong to the pixels under them; the live camera is a small preview in the corner.
 
-import { $, el, decodeImage, rgbaOf, rgbaToPng, download, fmtMs, timestamp, sleep } from './util.js';
+import { $, el, decodeImage, onFileDrop, rgbaOf, rgbaToPng, download, fmtMs, timestamp, sleep } from './util.js';
 import { drawDetections, hitTest, labelColor } from './overlay.js';
 import { renderAttention } from './attention.js';
 
@@ -416,15 +416,7 @@ export function initDetect(app) {
     e.target.value = '';
     if (f) openImage(f);
   });
-  viewer.addEventListener('dragover', (e) => { e.preventDefault(); viewer.classList.add('over'); });
-  viewer.addEventListener('dragleave', () => viewer.classList.remove('over'));
-  viewer.addEventListener('drop', (e) => {
-    e.preventDefault();
-    e.stopPropagation();
-    viewer.classList.remove('over');
-    const f = e.dataTransfer.files[0];
-    if (f) openImage(f);
-  });
+  onFileDrop(viewer, (files) => { if (files[0]) openImage(files[0]); });
   const refilter = () => {
     if (!S.result) return;
     S.result.shown = filterDetections(S.result.detections);

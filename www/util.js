@@ -17,6 +17,18 @@ export function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+/** Makes `zone` accept dropped files: highlighted (class `over`) while dragged over, `handler(FileList)` on drop. */
+export function onFileDrop(zone, handler) {
+  zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    zone.classList.remove('over');
+    handler(e.dataTransfer.files);
+  });
+}
+
 export const IMAGE_EXT = /\.(jpe?g|png|webp|gif|bmp|avif)$/i;
 
 /** Decodes an image file/blob; throws an Error naming the file when it is not a decodable image. */

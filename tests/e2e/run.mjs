@@ -147,6 +147,17 @@ async function visibleMessages(page, level) {
   return page.$$eval(`.msg${level ? `.msg-${level}` : ''}`, (els) => els.map((e) => e.innerText.replace(/\s+/g, ' ').trim()));
 }
 
+/** Drops files on an element the way a user dragging them from the desktop does (a real DataTransfer). */
+async function dropFiles(page, selector, files) {
+  const payload = files.map((f) => ({ name: path.basename(f), bytes: [...fs.readFileSync(f)] }));
+  const dataTransfer = await page.evaluateHandle((items) => {
+    const dt = new DataTransfer();
+    for (const { name, bytes } of items) dt.items.add(new File([new Uint8Array(bytes)], name));
+    return dt;
+  }, payload);
+  await page.dispatchEvent(selector, 'drop', { dataTransfer });
+}
+
 async function shot(page, name, notes) {
   const file = path.join(OUT, `${name}.png`);
   await page.waitForTimeout(300); // let messages finish sliding in
@@ -515,7 +526,8 @@ async function badFilesScenario(page, notes) {
   fs.writeFileSync(broken, xml.join('\n'));
   const chelsea = path.join(FIX, 'images/chelsea.png');
   await page.evaluate(() => document.querySelectorAll('#messages .msg').forEach((m) => m.remove()));
-  await page.setInputFiles('#dataset-file', [chelsea, broken]);
+  await dropFiles(page, '#dataset-drop', [chelsea, broken]); // dropped, not picked: the drop zone's path
+
   await until(page, () => [...document.querySelectorAll('.msg-error')].some((m) => m.innerText.includes('broken.xml')), null, 30_000, 'the broken-annotation message');
   msgs = await visibleMessages(page, 'error');
   const xmlMsg = msgs.find((m) => m.includes('broken.xml'));
