@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the browser app: the library for wasm32 (WebGPU + CPU backends), optimised with wasm-opt when it
-# is installed, and its JS bindings with wasm-bindgen into pkg/. Installs the wasm32 target and the
-# wasm-bindgen CLI (the exact version in Cargo.lock) from crates.io when they are missing.
+# Builds the browser app: the library for wasm32 (WebGPU + CPU backends), optimised with wasm-opt, and its
+# JS bindings with wasm-bindgen into pkg/. Installs what is missing: the wasm32 target and the wasm-bindgen
+# CLI (the exact version in Cargo.lock) from crates.io, and, as root on Debian, binaryen (wasm-opt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,10 @@ cargo build --lib --release --target wasm32-unknown-unknown
 wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/cdetr.wasm"
 
 # wasm-opt (Debian's binaryen) must run before wasm-bindgen (see shared/BROWSER.md).
+if ! command -v wasm-opt >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing binaryen (wasm-opt) from Debian's packages (once)…"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen >/dev/null; } || true
+fi
 if command -v wasm-opt >/dev/null; then
   echo "optimising with $(wasm-opt --version)…"
   wasm-opt -O2 --strip-debug --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \

@@ -78,6 +78,21 @@ impl Default for TrainOptions {
 }
 
 impl TrainOptions {
+    /// The loss and matching weights of a model configuration (`cls_loss_coefficient`, `bbox_cost`, ...,
+    /// `focal_alpha` of its `config.json`; 2 / 5 / 2 and 0.25 in the official recipe and the hub config).
+    pub fn with_config_weights(self, config: &crate::config::ConditionalDetrConfig) -> Self {
+        Self {
+            loss_ce: config.cls_loss_coefficient as f32,
+            loss_bbox: config.bbox_loss_coefficient as f32,
+            loss_giou: config.giou_loss_coefficient as f32,
+            cost_class: config.class_cost as f32,
+            cost_bbox: config.bbox_cost as f32,
+            cost_giou: config.giou_cost as f32,
+            focal_alpha: config.focal_alpha as f32,
+            ..self
+        }
+    }
+
     pub fn criterion(&self) -> SetCriterion {
         SetCriterion {
             matcher: MatcherCosts { class: self.cost_class, bbox: self.cost_bbox, giou: self.cost_giou },
@@ -358,6 +373,22 @@ pub fn plan_labels(dataset: &[String], model: &[String]) -> LabelPlan {
     match dataset.iter().map(find).collect::<Option<Vec<usize>>>() {
         Some(map) => LabelPlan::Keep(map),
         None => LabelPlan::NewHead,
+    }
+}
+
+/// [`plan_labels`], and when the names do not match but the model has no real class names (every label
+/// is transformers' placeholder `LABEL_{i}`), the dataset's category ids are the model's label indices —
+/// the official semantics, where a COCO `category_id` is the class index — provided each is in range.
+pub fn plan_labels_with_ids(dataset: &[String], category_ids: &[i64], model: &[String]) -> LabelPlan {
+    if let LabelPlan::Keep(map) = plan_labels(dataset, model) {
+        return LabelPlan::Keep(map);
+    }
+    let placeholders = model.iter().enumerate().all(|(i, m)| *m == format!("LABEL_{i}"));
+    let in_range = category_ids.len() == dataset.len() && category_ids.iter().all(|&id| id >= 0 && (id as usize) < model.len());
+    if placeholders && in_range && !model.is_empty() {
+        LabelPlan::Keep(category_ids.iter().map(|&id| id as usize).collect())
+    } else {
+        LabelPlan::NewHead
     }
 }
 

@@ -231,7 +231,7 @@ pub struct Engine {
 #[wasm_bindgen]
 impl Engine {
     /// Creates the engine: WebGPU when `prefer_gpu` and the browser gives an adapter, else the CPU backend.
-    pub async fn create(prefer_gpu: bool) -> Engine {
+    pub async fn create(prefer_gpu: bool) -> Result<Engine, JsError> {
         let (device, backend, fallback_reason) = if prefer_gpu {
             match Device::wgpu_options().init_async().await {
                 Ok(device) => (device, "webgpu".to_string(), None),
@@ -240,7 +240,7 @@ impl Engine {
         } else {
             (Device::flex(), "cpu".to_string(), Some("CPU backend requested".to_string()))
         };
-        Engine { device, backend, fallback_reason, model: None, attention: None, session: None }
+        Ok(Engine { device, backend, fallback_reason, model: None, attention: None, session: None })
     }
 
     /// `"webgpu"` or `"cpu"`.
@@ -419,7 +419,8 @@ impl Engine {
             freeze_backbone: options.freeze_backbone,
             dropout: options.dropout,
             ..TrainOptions::default()
-        };
+        }
+        .with_config_weights(&config);
         // The loaded weights, switched to autodiff (no copy through the host).
         let device = self.device.clone().autodiff();
         let mut model = loaded.model.clone().train();

@@ -171,14 +171,14 @@ fn read_safetensors(bytes: &[u8], source: &str) -> Result<Checkpoint, WeightsErr
 
 /// Decodes little-endian floats of a safetensors/PyTorch dtype into f32.
 fn decode(raw: &[u8], dtype: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
-    let numel: usize = shape.iter().product();
-    let size = match dtype {
+    let numel = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(|| format!("shape {shape:?} is too large"))?;
+    let size: usize = match dtype {
         "F32" => 4,
         "F16" | "BF16" => 2,
         "F64" => 8,
         other => return Err(format!("unsupported dtype {other} (expected a float type)")),
     };
-    if raw.len() != numel * size {
+    if Some(raw.len()) != numel.checked_mul(size) {
         return Err(format!("{} bytes for shape {shape:?} of {dtype}", raw.len()));
     }
     Ok(match dtype {
@@ -389,7 +389,8 @@ pub fn backbone_config(config: &ConditionalDetrConfig, checkpoint: Option<&Check
     let mismatch = |message: String| WeightsError::Mismatch { file: ckpt.source.clone(), message };
     let stem = ckpt
         .shape(&format!("{HF_BACKBONE}conv1.weight"))
-        .ok_or_else(|| mismatch(format!("missing keys: {HF_BACKBONE}conv1.weight (no ResNet backbone in the file)")))?[0];
+        .and_then(|s| s.first().copied())
+        .ok_or_else(|| mismatch(format!("missing keys: {HF_BACKBONE}conv1.weight (no ResNet backbone in the file)")))?;
     let mut blocks = [0usize; 4];
     let mut widths = [0usize; 4];
     for stage in 0..4 {
@@ -402,7 +403,7 @@ pub fn backbone_config(config: &ConditionalDetrConfig, checkpoint: Option<&Check
         blocks[stage] = indices.len();
         widths[stage] = ckpt
             .shape(&format!("{prefix}0.conv1.weight"))
-            .map(|s| s[0])
+            .and_then(|s| s.first().copied())
             .ok_or_else(|| mismatch(format!("missing keys: {prefix}0.conv1.weight")))?;
     }
     let inferred = ResNetConfig::new(blocks, widths, stem).with_dilation(config.dilation);

@@ -1,6 +1,7 @@
-//! The loss against the reference (`tests/fixtures/tiny`, official semantics): cost matrices, Hungarian
-//! matchings, every loss component, the total with weights 2/5/2, and the gradients of 17 parameters and
-//! the global gradient norm after backward.
+//! The loss against the reference (official semantics), on the main fixture (`tests/fixtures/tiny`) and the
+//! second configuration (`tests/fixtures/tiny_dc5`): cost matrices, Hungarian matchings of every decoder
+//! layer, every loss component, the total with weights 2/5/2, and the gradients of 17 parameters and the
+//! global gradient norm after backward.
 
 mod common;
 
@@ -18,10 +19,13 @@ use cdetr::model::{ConditionalDetr, ForwardOptions};
 use cdetr::weights::{load_model_with_dropout, module_path_to_hf, read_checkpoint_file};
 use common::*;
 
-fn setup() -> (ConditionalDetr, Tensor<4>, PixelMask, Vec<TargetBoxes>, HashMap<String, RefTensor>) {
-    let refs = fixture_tensors();
-    let config = ConditionalDetrConfig::from_json(&std::fs::read_to_string(tiny("config.json")).unwrap(), "config.json").unwrap();
-    let ckpt = read_checkpoint_file(&tiny("model.safetensors")).unwrap();
+const FIXTURES: [&str; 2] = ["tiny", "tiny_dc5"];
+
+fn setup(fx: &str) -> (ConditionalDetr, Tensor<4>, PixelMask, Vec<TargetBoxes>, HashMap<String, RefTensor>) {
+    let refs = fixture_tensors_of(fx);
+    let dir = fixtures().join(fx);
+    let config = ConditionalDetrConfig::from_json(&std::fs::read_to_string(dir.join("config.json")).unwrap(), "config.json").unwrap();
+    let ckpt = read_checkpoint_file(&dir.join("model.safetensors")).unwrap();
     let device = Device::flex().autodiff();
     // The reference ran in eval mode (no dropout) with the stem and layer1 frozen.
     let mut model = load_model_with_dropout(&config, &ckpt, DropoutRates::new().with_dropout(0.0), &device).unwrap();
@@ -30,7 +34,7 @@ fn setup() -> (ConditionalDetr, Tensor<4>, PixelMask, Vec<TargetBoxes>, HashMap<
     let pixel_values = Tensor::from_data(TensorData::new(pv.f32(), pv.shape.clone()), &device);
     let pm = &refs["inputs.pixel_mask"];
     let mask = PixelMask { batch: pm.shape[0], height: pm.shape[1], width: pm.shape[2], data: pm.values.iter().map(|&v| v as u8).collect() };
-    let targets = (0..2)
+    let targets = (0..pm.shape[0])
         .map(|i| TargetBoxes {
             labels: refs[&format!("targets.{i}.class_labels")].usize(),
             boxes_cxcywh: refs[&format!("targets.{i}.boxes")].f32().chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect(),
@@ -77,52 +81,70 @@ impl ModuleVisitor for GradCollector<'_> {
 
 #[test]
 fn cost_matrices_and_matchings_equal_reference() {
-    let (model, pixel_values, mask, targets, refs) = setup();
+    for fx in FIXTURES {
+        cost_matrices_and_matchings(fx);
+    }
+}
+
+fn cost_matrices_and_matchings(fx: &str) {
+    let (model, pixel_values, mask, targets, refs) = setup(fx);
     let out = model.forward(pixel_values, &mask, ForwardOptions { aux: true, attention_maps: false });
-    let heads = [("aux.0", &out.aux[0]), ("final", &out.last)];
-    for (key, head) in heads {
+    let mut heads: Vec<(String, _)> = out.aux.iter().enumerate().map(|(i, h)| (format!("aux.{i}"), h)).collect();
+    heads.push(("final".to_string(), &out.last));
+    let mut compared = 0;
+    for (key, head) in &heads {
+        let Some(reference) = refs.get(&format!("matcher.cost_matrix.{key}")) else { continue };
+        compared += 1;
         let [b, nq, c] = head.logits.dims();
         let logits = head.logits.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
         let boxes = head.pred_boxes.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-        let reference = &refs[&format!("matcher.cost_matrix.{key}")];
         let total_targets = reference.shape[2];
         let mut col = 0;
         for img in 0..b {
             let m = cost_matrix(&logits[img * nq * c..(img + 1) * nq * c], &boxes[img * nq * 4..(img + 1) * nq * 4], c, &targets[img], MatcherCosts::default()).unwrap();
             let nt = targets[img].labels.len();
             let want: Vec<f64> = (0..nq).flat_map(|q| (col..col + nt).map(move |t| (img, q, t))).map(|(i, q, t)| reference.values[(i * nq + q) * total_targets + t]).collect();
-            assert_close(&format!("cost matrix {key} image {img}"), &m, &want, 1e-5);
+            assert_close(&format!("{fx}: cost matrix {key} image {img}"), &m, &want, 1e-5);
             col += nt;
         }
     }
+    assert!(compared >= 2, "{fx}: only {compared} cost matrices in the fixture");
+    // Matchings of every decoder layer (the criterion orders them aux.0, aux.1, ..., final).
     let loss = pollster::block_on(SetCriterion::default().loss(&out, &targets)).unwrap();
-    for (layer, key) in ["aux.0", "final"].iter().enumerate() {
-        for img in 0..2 {
+    assert_eq!(loss.matchings.len(), heads.len());
+    for (layer, (key, _)) in heads.iter().enumerate() {
+        for img in 0..targets.len() {
             let m = &loss.matchings[layer][img];
-            assert_eq!(m.query_idx, refs[&format!("matching.{key}.{img}.query_idx")].usize(), "{key} image {img}");
-            assert_eq!(m.target_idx, refs[&format!("matching.{key}.{img}.target_idx")].usize(), "{key} image {img}");
+            assert_eq!(m.query_idx, refs[&format!("matching.{key}.{img}.query_idx")].usize(), "{fx}: {key} image {img}");
+            assert_eq!(m.target_idx, refs[&format!("matching.{key}.{img}.target_idx")].usize(), "{fx}: {key} image {img}");
         }
     }
 }
 
 #[test]
 fn losses_and_gradients_equal_reference() {
-    let (model, pixel_values, mask, targets, refs) = setup();
+    for fx in FIXTURES {
+        losses_and_gradients(fx);
+    }
+}
+
+fn losses_and_gradients(fx: &str) {
+    let (model, pixel_values, mask, targets, refs) = setup(fx);
     let out = model.forward(pixel_values, &mask, ForwardOptions { aux: true, attention_maps: false });
     let loss = pollster::block_on(SetCriterion::default().loss(&out, &targets)).unwrap();
-    let json = fixture_json();
+    let json = fixture_json_of(fx);
     let reference = &json["loss_official_semantics"];
     for (name, value) in &loss.components {
         let want = reference["loss_dict"][name].as_f64().unwrap_or_else(|| panic!("{name} not in the fixture"));
         let got = scalar(value);
-        assert!((got - want).abs() <= 1e-5 * want.abs(), "{name}: {got} vs {want} (1e-5 relative)");
+        assert!((got - want).abs() <= 1e-5 * want.abs(), "{fx}: {name}: {got} vs {want} (1e-5 relative)");
     }
     for (name, value) in &loss.cardinality {
         assert_eq!(*value as f64, reference["loss_dict"][name].as_f64().unwrap(), "{name}");
     }
     let total = scalar(&loss.total);
     let want = reference["total_official_weights"].as_f64().unwrap();
-    assert!((total - want).abs() <= 1e-5 * want, "total {total} vs {want}");
+    assert!((total - want).abs() <= 1e-5 * want, "{fx}: total {total} vs {want}");
 
     let grads = loss.total.backward();
     let mut collector = GradCollector { grads: &grads, path: vec![], containers: vec![], out: HashMap::new() };
@@ -134,7 +156,7 @@ fn losses_and_gradients_equal_reference() {
         // Relative to the largest reference entry: some entries are ~0 and carry only rounding noise.
         let scale = reference.values.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-12);
         let worst = max_abs_diff(got, &reference.values) / scale;
-        assert!(worst <= 1e-4, "gradient of {param}: relative error {worst:.2e}");
+        assert!(worst <= 1e-4, "{fx}: gradient of {param}: relative error {worst:.2e}");
         compared += 1;
     }
     assert_eq!(compared, 17);
@@ -144,13 +166,13 @@ fn losses_and_gradients_equal_reference() {
     }
     let norm: f64 = collector.out.values().flatten().map(|&g| (g as f64) * (g as f64)).sum::<f64>().sqrt();
     let want = reference["grad_global_norm (of total_official_weights)"].as_f64().unwrap();
-    assert!((norm - want).abs() <= 1e-4 * want, "global gradient norm {norm} vs {want}");
+    assert!((norm - want).abs() <= 1e-4 * want, "{fx}: global gradient norm {norm} vs {want}");
     // Every per-parameter gradient norm recorded by the fixture matches too.
     for (param, want) in reference["grad_norms"].as_object().unwrap() {
         let Some(want) = want.as_f64() else { continue };
         let got = collector.out.get(param).map(|g| g.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt()).unwrap_or(0.0);
         // Mathematically-zero gradients (key biases under softmax) are rounding noise of ~1e-9 of the global
         // norm in both implementations: judged against that floor.
-        assert!((got - want).abs() <= 1e-4 * want + 1e-8 * norm, "{param}: gradient norm {got} vs {want}");
+        assert!((got - want).abs() <= 1e-4 * want + 1e-8 * norm, "{fx}: {param}: gradient norm {got} vs {want}");
     }
 }

@@ -1,5 +1,7 @@
-//! Parity with the Hugging Face / official reference (`tests/fixtures/tiny`, transformers 4.57.6): every
-//! recorded stage of the forward pass, from each of the three checkpoint files, within 1e-4.
+//! Parity with the Hugging Face / official reference (transformers 4.57.6): every recorded stage of the
+//! forward pass, from each of the three checkpoint files, within 1e-4 — on the main fixture
+//! (`tests/fixtures/tiny`) and on a second configuration (`tests/fixtures/tiny_dc5`: dilated last stage,
+//! 5 heads, 3 + 4 layers, 15 queries, 3 labels, four images).
 
 mod common;
 
@@ -13,15 +15,15 @@ use common::*;
 
 const TOL: f64 = 1e-4;
 
-fn config() -> ConditionalDetrConfig {
-    let text = std::fs::read_to_string(tiny("config.json")).unwrap();
+fn config(fx: &str) -> ConditionalDetrConfig {
+    let text = std::fs::read_to_string(fixtures().join(fx).join("config.json")).unwrap();
     ConditionalDetrConfig::from_json(&text, "config.json").unwrap()
 }
 
-fn load(file: &str, expected: CheckpointFormat) -> ConditionalDetr {
-    let ckpt = read_checkpoint_file(&tiny(file)).unwrap();
+fn load(fx: &str, file: &str, expected: CheckpointFormat) -> ConditionalDetr {
+    let ckpt = read_checkpoint_file(&fixtures().join(fx).join(file)).unwrap();
     assert_eq!(ckpt.format, expected, "{file}");
-    load_model(&config(), &ckpt, &Device::flex()).unwrap()
+    load_model(&config(fx), &ckpt, &Device::flex()).unwrap()
 }
 
 fn inputs(refs: &std::collections::HashMap<String, RefTensor>, device: &Device) -> (Tensor<4>, PixelMask) {
@@ -41,8 +43,8 @@ fn values(t: &cdetr::model::TraceEntry) -> Vec<f32> {
     t.values.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
-fn check_trace(model: &ConditionalDetr, label: &str) -> Trace {
-    let refs = fixture_tensors();
+fn check_trace(fx: &str, model: &ConditionalDetr, label: &str) -> Trace {
+    let refs = fixture_tensors_of(fx);
     let device = Device::flex();
     let (pixel_values, mask) = inputs(&refs, &device);
     let mut trace = Trace::default();
@@ -70,29 +72,42 @@ fn check_trace(model: &ConditionalDetr, label: &str) -> Trace {
 
 #[test]
 fn hf_safetensors_matches_every_stage() {
-    check_trace(&load("model.safetensors", CheckpointFormat::HfSafetensors), "HF safetensors");
+    for fx in ["tiny", "tiny_dc5"] {
+        check_trace(fx, &load(fx, "model.safetensors", CheckpointFormat::HfSafetensors), &format!("{fx}: HF safetensors"));
+    }
 }
 
 #[test]
 fn official_pth_matches_every_stage() {
-    check_trace(&load("official_checkpoint.pth", CheckpointFormat::OfficialPth), "official .pth");
+    for fx in ["tiny", "tiny_dc5"] {
+        check_trace(fx, &load(fx, "official_checkpoint.pth", CheckpointFormat::OfficialPth), &format!("{fx}: official .pth"));
+    }
 }
 
 #[test]
 fn official_safetensors_matches_every_stage() {
-    check_trace(&load("official_model.safetensors", CheckpointFormat::OfficialSafetensors), "official safetensors");
+    for fx in ["tiny", "tiny_dc5"] {
+        let model = load(fx, "official_model.safetensors", CheckpointFormat::OfficialSafetensors);
+        check_trace(fx, &model, &format!("{fx}: official safetensors"));
+    }
 }
 
 #[test]
 fn post_processing_matches_reference() {
-    let model = load("model.safetensors", CheckpointFormat::HfSafetensors);
-    let refs = fixture_tensors();
+    for fx in ["tiny", "tiny_dc5"] {
+        post_processing_matches(fx);
+    }
+}
+
+fn post_processing_matches(fx: &str) {
+    let model = load(fx, "model.safetensors", CheckpointFormat::HfSafetensors);
+    let refs = fixture_tensors_of(fx);
     let device = Device::flex();
     let (pixel_values, mask) = inputs(&refs, &device);
     let out = model.forward(pixel_values, &mask, ForwardOptions::default());
     let raw: RawPredictions = pollster::block_on(cdetr::postprocess::read_predictions(&out)).unwrap();
     let sizes: Vec<(usize, usize)> = refs["inputs.target_sizes"].usize().chunks(2).map(|c| (c[0], c[1])).collect();
-    let labels = config().labels();
+    let labels = config(fx).labels();
     let dets = post_process(&raw, &sizes, &labels, PostProcessOptions { threshold: 0.0, top_k: 100 });
     for (b, image) in dets.iter().enumerate() {
         let scores = &refs[&format!("postprocess.{b}.scores")];
@@ -104,10 +119,10 @@ fn post_processing_matches_reference() {
         let got_labels: Vec<usize> = image.iter().map(|d| d.label).collect();
         assert_eq!(got_labels, ref_labels, "image {b}: labels in score order");
         let got_boxes: Vec<f32> = image.iter().flat_map(|d| d.bbox).collect();
-        // Pixels of a 480×640 / 800×400 target: 1e-4 relative.
+        // Pixels of the target sizes (up to 1000 px): 1e-4 relative.
         assert_close(&format!("postprocess.{b}.boxes"), &got_boxes, &boxes.values, TOL);
         let queries: Vec<usize> = image.iter().map(|d| d.query).collect();
-        let ref_queries: Vec<usize> = fixture_json()["postprocess"]["per_image"][b]["query_idx"]
+        let ref_queries: Vec<usize> = fixture_json_of(fx)["postprocess"]["per_image"][b]["query_idx"]
             .as_array()
             .unwrap()
             .iter()

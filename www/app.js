@@ -18,7 +18,7 @@
 import { EngineClient } from './engine.js';
 import * as store from './store.js';
 import { HUB_REPO, HubUnreachable, cachedHubModel, downloadHubModel, modelFromFiles } from './models.js';
-import { $, $$, el, fmtBytes, onFileDrop } from './util.js';
+import { $, $$, el, fmtBytes, onFileDrop, MODEL_FILE } from './util.js';
 import { initDetect } from './detect.js';
 import { initDataset } from './dataset.js';
 import { initTraining } from './train.js';
@@ -72,6 +72,16 @@ app.notify = ({ level = 'info', title, text = '', details = [], actions = [], id
   return box;
 };
 app.clearMessage = (id) => messages.querySelector(`[data-id="${CSS.escape(id)}"]`)?.remove();
+
+// Whatever slips through the handlers (a storage write refused, a bug) still reaches the user.
+window.addEventListener('unhandledrejection', (e) => {
+  const err = e.reason;
+  app.notify({
+    level: 'error', id: err?.name === 'StorageError' ? 'storage' : 'unhandled',
+    title: err?.name === 'StorageError' ? 'Not saved' : 'Something went wrong',
+    text: err?.message || String(err), more: err?.stack,
+  });
+});
 
 // ---------------------------------------------------------------- work indicator
 
@@ -473,7 +483,7 @@ function wireUi() {
     e.preventDefault();
     const files = [...(e.dataTransfer?.files || [])];
     if (!files.length) return;
-    if (files.some((f) => /\.(safetensors|bpk|pth|pt|mpk)$/i.test(f.name))) loadModelFiles(files);
+    if (files.some((f) => MODEL_FILE.test(f.name))) loadModelFiles(files);
     else if (files.some((f) => /\.(json|xml|txt)$/i.test(f.name))) { selectTab('train'); app.dataset.importFiles(files); }
     else { selectTab('detect'); app.detect.openImage(files[0]); }
   });
@@ -519,6 +529,7 @@ async function main() {
     app.notify({ level: 'error', title: 'This browser does not let the page store data', text: `${e.message}. Detection works, but datasets and training are not kept across reloads (private browsing blocks storage).` });
   }
   store.persist();
+  app.loadModelFiles = loadModelFiles;
   app.detect = initDetect(app);
   app.dataset = initDataset(app);
   app.training = initTraining(app);

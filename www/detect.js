@@ -3,7 +3,7 @@
 // The viewer shows the analysed frame itself (not the live video) so the boxes and reference points
 // always belong to the pixels under them; the live camera is a small preview in the corner.
 
-import { $, el, decodeImage, onFileDrop, rgbaOf, rgbaToPng, download, fmtMs, timestamp, sleep } from './util.js';
+import { $, el, decodeImage, onFileDrop, MODEL_FILE, rgbaOf, rgbaToPng, download, fmtMs, timestamp, sleep } from './util.js';
 import { drawDetections, hitTest, labelColor } from './overlay.js';
 import { renderAttention } from './attention.js';
 
@@ -34,7 +34,10 @@ export function initDetect(app) {
   let frameSeq = 0;
   let lastShown = 0;
 
-  const restore = JSON.parse(localStorage.getItem('cdetr.detect') || '{}');
+  let restore = {};
+  try {
+    restore = JSON.parse(localStorage.getItem('cdetr.detect') || '{}') || {};
+  } catch { /* unreadable saved settings: start from the defaults */ }
   if (restore.threshold !== undefined) ui.threshold.value = restore.threshold;
   if (restore.topk) ui.topk.value = restore.topk;
   if (restore.size) ui.size.value = restore.size;
@@ -416,7 +419,12 @@ export function initDetect(app) {
     e.target.value = '';
     if (f) openImage(f);
   });
-  onFileDrop(viewer, (files) => { if (files[0]) openImage(files[0]); });
+  onFileDrop(viewer, (files) => {
+    const list = [...files];
+    // A model (weights + config) dropped on the viewer loads as a model, not as a photo.
+    if (list.some((f) => MODEL_FILE.test(f.name))) app.loadModelFiles(list);
+    else if (list[0]) openImage(list[0]);
+  });
   const refilter = () => {
     if (!S.result) return;
     S.result.shown = filterDetections(S.result.detections);

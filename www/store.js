@@ -38,7 +38,28 @@ export function openDb() {
   return dbPromise;
 }
 
+/** A write that IndexedDB refused, with what the user can do about it. */
+function storageError(e, stores) {
+  const full = e?.name === 'QuotaExceededError' || /quota/i.test(e?.message || '');
+  const err = new Error(`Could not save to the browser's storage (${stores.join(', ')}: ${e?.name || 'error'}${e?.message ? ` — ${e.message}` : ''}). ` +
+    (full ? 'The storage is full: free disk space or remove images from the dataset, then try again.' : 'Try again; if it keeps failing, reload the page.') +
+    ' What was saved before is kept.');
+  err.name = 'StorageError';
+  return err;
+}
+
 async function tx(stores, mode, fn) {
+  if (mode === 'readwrite') {
+    try {
+      return await rawTx(stores, mode, fn);
+    } catch (e) {
+      throw e?.name === 'StorageError' ? e : storageError(e, stores);
+    }
+  }
+  return rawTx(stores, mode, fn);
+}
+
+async function rawTx(stores, mode, fn) {
   const db = await openDb();
   const t = db.transaction(stores, mode);
   const done = new Promise((resolve, reject) => {

@@ -29,6 +29,9 @@ export function onFileDrop(zone, handler) {
   });
 }
 
+/** Names of weight files the engine loads (with an optional config.json beside them). */
+export const MODEL_FILE = /\.(safetensors|bpk|pth|pt|mpk)$/i;
+
 export const IMAGE_EXT = /\.(jpe?g|png|webp|gif|bmp|avif)$/i;
 
 /** Decodes an image file/blob; throws an Error naming the file when it is not a decodable image. */

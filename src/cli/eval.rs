@@ -10,7 +10,7 @@ use cdetr::model::ForwardOptions;
 use cdetr::model::mask::PixelMask;
 use cdetr::postprocess::{PostProcessOptions, post_process, read_predictions};
 use cdetr::preprocess::{ResizeMode, preprocess};
-use cdetr::train::{LabelPlan, plan_labels};
+use cdetr::train::{LabelPlan, plan_labels_with_ids};
 use clap::Args;
 
 use super::common::{cpu, load};
@@ -45,7 +45,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let device = cpu();
     let loaded = load(&args.weights, args.config.as_ref(), &device)?;
     let labels = loaded.config.labels();
-    let LabelPlan::Keep(class_to_label) = plan_labels(&data.class_names, &labels) else {
+    let LabelPlan::Keep(class_to_label) = plan_labels_with_ids(&data.class_names, &data.category_ids, &labels) else {
         bail!(
             "{}: the model's classes ({} labels) do not include the dataset's {:?}",
             args.weights.display(),

@@ -12,7 +12,7 @@ use cdetr::ConditionalDetrConfig;
 use cdetr::data::{DataFormat, Rng, TrainAugment, load_dataset_split, load_image};
 use cdetr::model::ConditionalDetr;
 use cdetr::preprocess::ResizeMode;
-use cdetr::train::{LabelPlan, TrainOptions, Trainer, TrainingSet, TrainingSnapshot, plan_labels};
+use cdetr::train::{LabelPlan, TrainOptions, Trainer, TrainingSet, TrainingSnapshot, plan_labels_with_ids};
 use cdetr::weights::{backbone_config, collect_hf_tensors, load_model, read_checkpoint_file, write_safetensors};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -91,6 +91,8 @@ pub struct TrainArgs {
 /// Dataset images and boxes in memory, with the model's class indices.
 pub struct LoadedData {
     pub class_names: Vec<String>,
+    /// The dataset's category id of each class (COCO `category_id`; `0..n` for VOC and YOLO).
+    pub category_ids: Vec<i64>,
     pub images: Vec<image::RgbImage>,
     pub boxes: Vec<Vec<cdetr::data::BoxAnnotation>>,
 }
@@ -99,6 +101,9 @@ pub fn load_data(path: &Path, format: Option<DataFormat>, split: Option<&str>) -
     let (dataset, root) = load_dataset_split(path, format, split)?;
     if dataset.samples.is_empty() {
         bail!("{}: the dataset has no images", path.display());
+    }
+    if dataset.class_names.is_empty() {
+        bail!("{}: the dataset has no classes (no categories or labeled objects)", path.display());
     }
     eprintln!("{}: {}", path.display(), dataset.summary());
     for message in dataset.report.messages.iter().take(5) {
@@ -113,7 +118,7 @@ pub fn load_data(path: &Path, format: Option<DataFormat>, split: Option<&str>) -
         images.push(load_image(&root.join(&s.image))?);
         boxes.push(s.annotations.clone());
     }
-    Ok(LoadedData { class_names: dataset.class_names, images, boxes })
+    Ok(LoadedData { class_names: dataset.class_names, category_ids: dataset.category_ids, images, boxes })
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -135,7 +140,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     // Model: from the checkpoint (keeping the class head when the dataset's classes are among its
     // labels) or fresh from the config.
     let device = cpu();
-    let (model, mut config, label_map) = initial_model(&args, &data.class_names, &device)?;
+    let (model, mut config, label_map) = initial_model(&args, &data.class_names, &data.category_ids, &device)?;
+    let options = options.with_config_weights(&config);
     let model = model.with_dropout(options.dropout_rates()).train();
     let mut trainer = Trainer::new(model, options);
     let checkpoint_dir = args.output.join("checkpoint");
@@ -228,6 +234,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 fn initial_model(
     args: &TrainArgs,
     classes: &[String],
+    category_ids: &[i64],
     device: &Device,
 ) -> Result<(ConditionalDetr, ConditionalDetrConfig, Option<Vec<usize>>)> {
     if args.weights == "none" {
@@ -239,7 +246,7 @@ fn initial_model(
     let checkpoint = read_checkpoint_file(Path::new(&args.weights))?;
     let config = resolve_config(args.config.as_deref(), Some(&checkpoint))?;
     let model = load_model(&config, &checkpoint, device)?;
-    match plan_labels(classes, &config.labels()) {
+    match plan_labels_with_ids(classes, category_ids, &config.labels()) {
         LabelPlan::Keep(map) => Ok((model, config, Some(map))),
         LabelPlan::NewHead => {
             eprintln!("new classes {classes:?}: a fresh class head replaces the checkpoint's");

@@ -1,4 +1,5 @@
-//! Shared helpers of the integration tests: the reference fixture (`tests/fixtures/tiny`) and comparisons.
+//! Shared helpers of the integration tests: the reference fixtures (`tests/fixtures/tiny`, the main one, and
+//! `tests/fixtures/tiny_dc5`, a second configuration) and comparisons.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -28,9 +29,14 @@ impl RefTensor {
     }
 }
 
-/// Every tensor of `fixture.safetensors`.
+/// Every tensor of the main fixture's `fixture.safetensors`.
 pub fn fixture_tensors() -> HashMap<String, RefTensor> {
-    let bytes = std::fs::read(tiny("fixture.safetensors")).expect("fixture.safetensors");
+    fixture_tensors_of("tiny")
+}
+
+/// Every tensor of `tests/fixtures/{fixture}/fixture.safetensors`.
+pub fn fixture_tensors_of(fixture: &str) -> HashMap<String, RefTensor> {
+    let bytes = std::fs::read(fixtures().join(fixture).join("fixture.safetensors")).expect("fixture.safetensors");
     let st = safetensors::SafeTensors::deserialize(&bytes).expect("valid safetensors");
     let mut out = HashMap::new();
     for (name, view) in st.tensors() {
@@ -48,7 +54,11 @@ pub fn fixture_tensors() -> HashMap<String, RefTensor> {
 }
 
 pub fn fixture_json() -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(tiny("fixture.json")).unwrap()).unwrap()
+    fixture_json_of("tiny")
+}
+
+pub fn fixture_json_of(fixture: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join(fixture).join("fixture.json")).unwrap()).unwrap()
 }
 
 /// Largest `|a - b|`, asserting equal lengths.
