@@ -131,3 +131,48 @@ fn post_processing_matches(fx: &str) {
         assert_eq!(queries, ref_queries, "image {b}: query of each detection");
     }
 }
+
+/// The last decoder layer's cross-attention maps: the combined map is transformers' `cross_attentions[-1]`
+/// (`tests/fixtures/tiny/cross_attention.safetensors`, made by `make_cross_attention.py`); the spatial
+/// (`p_qᵀp_k`) and content maps are distributions over the unpadded keys whose product, renormalised, is the
+/// combined map (the logits of a concatenated head are the sum of its two parts).
+#[test]
+fn cross_attention_maps_match_reference() {
+    let model = load("tiny", "model.safetensors", CheckpointFormat::HfSafetensors);
+    let refs = fixture_tensors();
+    let device = Device::flex();
+    let (pixel_values, mask) = inputs(&refs, &device);
+    let out = model.forward(pixel_values, &mask, ForwardOptions { aux: false, attention_maps: true });
+    let attention = out.attention.expect("maps were asked for");
+    let read = |t: &Tensor<4>| t.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    let (spatial, content, combined) = (read(&attention.maps.spatial), read(&attention.maps.content), read(&attention.maps.combined));
+
+    let bytes = std::fs::read(tiny("cross_attention.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let view = st.tensor("decoder.cross_attention.last").unwrap();
+    let want: Vec<f64> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect();
+    let shape = view.shape().to_vec();
+    assert_eq!(attention.maps.combined.dims().to_vec(), shape);
+    assert_eq!(attention.feature_height * attention.feature_width, shape[3]);
+    assert_close("combined cross-attention", &combined, &want, 1e-5);
+
+    // Valid keys of each image: the backbone's last-stage mask.
+    let key_mask = refs["backbone.mask.3"].values.clone();
+    let hw = shape[3];
+    for (row, chunk) in combined.chunks(hw).enumerate() {
+        let b = row / (shape[1] * shape[2]);
+        let valid = &key_mask[b * hw..(b + 1) * hw];
+        let (s, c) = (&spatial[row * hw..(row + 1) * hw], &content[row * hw..(row + 1) * hw]);
+        for (name, map) in [("spatial", s), ("content", c)] {
+            let sum: f32 = map.iter().sum();
+            assert!((sum - 1.0).abs() < 1e-5, "{name} row {row} sums to {sum}");
+            for (k, &v) in map.iter().enumerate() {
+                assert!(valid[k] != 0.0 || v == 0.0, "{name} row {row} attends to padded key {k}");
+            }
+        }
+        let product: Vec<f32> = s.iter().zip(c).map(|(a, b)| a * b).collect();
+        let norm: f32 = product.iter().sum();
+        let expected: Vec<f64> = product.iter().map(|&p| (p / norm) as f64).collect();
+        assert_close(&format!("combined row {row} vs spatial × content"), chunk, &expected, 1e-5);
+    }
+}
