@@ -311,7 +311,7 @@ fn train_first_line_matches(fx: &str, tag: &str) -> (PathBuf, PathBuf) {
                 BoxAnnotation { class_id, bbox: [(cx - bw / 2.0) as f32, (cy - bh / 2.0) as f32, (cx + bw / 2.0) as f32, (cy + bh / 2.0) as f32] }
             })
             .collect();
-        samples.push(SampleMeta { image: format!("image{i}.png"), width: w, height: h, annotations, image_id: i as i64 });
+        samples.push(SampleMeta { image: format!("image{i}.png"), width: w, height: h, annotations, image_id: i as i64, eval_annotations: None });
     }
     let batch = samples.len().to_string();
     let dataset = Dataset {
@@ -369,4 +369,30 @@ fn train_resumes_from_its_checkpoint() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let n = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap().lines().count();
     assert_eq!(n, 3, "resumed for one more epoch");
+}
+
+/// `cdetr eval` on a COCO file with crowd regions, segmentation-style `area`s and a zero-area box equals
+/// pycocotools on the same file (`tests/fixtures/eval/cli`, made by `make_cli_eval_fixture.py`).
+#[test]
+fn eval_equals_pycocotools_on_a_coco_file() {
+    let dir = tmp("eval");
+    let fx = fixtures().join("eval/cli");
+    let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fx.join("expected.json")).unwrap()).unwrap();
+    std::fs::create_dir_all(dir.join("images")).unwrap();
+    for name in expected["images"].as_array().unwrap() {
+        let name = name.as_str().unwrap();
+        std::fs::copy(fixtures().join("images").join(name), dir.join("images").join(name)).unwrap();
+    }
+    std::fs::copy(fx.join("annotations.json"), dir.join("annotations.json")).unwrap();
+    let metrics = dir.join("metrics.json");
+    let out = cdetr(&[
+        "eval", "--weights", s(&tiny("model.safetensors")), "--config", s(&tiny("config.json")),
+        "--data", s(&dir.join("annotations.json")), "--resize", "none", "--output", s(&metrics),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
+    for (name, want) in expected["stats"].as_object().unwrap() {
+        let (g, w) = (got[name].as_f64().unwrap_or_else(|| panic!("{name} missing in {got}")), want.as_f64().unwrap());
+        assert!((g - w).abs() < 1e-9, "{name}: cdetr eval {g}, pycocotools {w}");
+    }
 }

@@ -127,3 +127,22 @@ fn snapshot_resumes_exactly() {
     corrupt.model.truncate(100);
     assert!(b.restore(&corrupt).is_err());
 }
+
+/// Which class head a dataset keeps: names decide; a checkpoint without real names (transformers'
+/// `LABEL_{i}` placeholders) takes category ids as label indices; anything else gets a new head.
+#[test]
+fn label_plans() {
+    use cdetr::train::{LabelPlan, plan_labels_with_ids};
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let coco = names(&["N/A", "person", "bicycle", "car"]);
+    assert_eq!(plan_labels_with_ids(&names(&["Car", "person"]), &[7, 9], &coco), LabelPlan::Keep(vec![3, 1]));
+    // Real names that differ: new classes, even when the ids are in range.
+    assert_eq!(plan_labels_with_ids(&names(&["RBC", "WBC"]), &[1, 2], &coco), LabelPlan::NewHead);
+    // "N/A" (an unused COCO id) is never a match.
+    assert_eq!(plan_labels_with_ids(&names(&["n/a"]), &[5], &coco), LabelPlan::NewHead);
+    let placeholders = names(&["LABEL_0", "LABEL_1", "LABEL_2"]);
+    assert_eq!(plan_labels_with_ids(&names(&["LABEL_2", "LABEL_0"]), &[0, 1], &placeholders), LabelPlan::Keep(vec![2, 0]));
+    assert_eq!(plan_labels_with_ids(&names(&["cat", "dog"]), &[2, 0], &placeholders), LabelPlan::Keep(vec![2, 0]));
+    assert_eq!(plan_labels_with_ids(&names(&["cat", "dog"]), &[2, 3], &placeholders), LabelPlan::NewHead);
+    assert_eq!(plan_labels_with_ids(&names(&["cat"]), &[-1], &placeholders), LabelPlan::NewHead);
+}

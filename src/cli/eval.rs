@@ -53,7 +53,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             data.class_names
         );
     };
-    let metrics = coco_metrics(&loaded.model, &labels, &data.images, &data.boxes, &class_to_label, args.resize, &device)?;
+    let metrics = coco_metrics(&loaded.model, &labels, &data.images, &data.eval, &class_to_label, args.resize, &device)?;
     print_metrics(&metrics);
     if let Some(path) = &args.output {
         std::fs::write(path, serde_json::to_string_pretty(&metrics)? + "\n")
@@ -67,28 +67,27 @@ pub fn coco_metrics(
     model: &cdetr::ConditionalDetr,
     labels: &[String],
     images: &[image::RgbImage],
-    boxes: &[Vec<cdetr::data::BoxAnnotation>],
+    ground_truth: &[Vec<cdetr::data::EvalAnnotation>],
     class_to_label: &[usize],
     resize: ResizeMode,
     device: &burn::tensor::Device,
 ) -> Result<CocoMetrics> {
     let mut gts = Vec::new();
     let mut dets = Vec::new();
-    for (i, (img, img_boxes)) in images.iter().zip(boxes).enumerate() {
+    for (i, (img, img_gt)) in images.iter().zip(ground_truth).enumerate() {
         let batch = preprocess(std::slice::from_ref(img), resize);
         let pixel_values = Tensor::<4>::from_data(TensorData::new(batch.pixel_values, [1, 3, batch.height, batch.width]), device);
         let mask = PixelMask { batch: 1, height: batch.height, width: batch.width, data: batch.pixel_mask };
         let out = model.forward(pixel_values, &mask, ForwardOptions::default());
         let raw = pollster::block_on(read_predictions(&out)).context("reading predictions")?;
         let found = post_process(&raw, &[(img.height() as usize, img.width() as usize)], labels, PostProcessOptions { threshold: 0.0, top_k: 100 });
-        for b in img_boxes {
-            let [x0, y0, x1, y1] = b.bbox.map(f64::from);
+        for g in img_gt {
             gts.push(GroundTruth {
                 image_id: i as u64,
-                category_id: class_to_label[b.class_id] as u64,
-                bbox: [x0, y0, x1 - x0, y1 - y0],
-                area: (x1 - x0) * (y1 - y0),
-                iscrowd: false,
+                category_id: class_to_label[g.class_id] as u64,
+                bbox: g.bbox_xywh,
+                area: g.area,
+                iscrowd: g.iscrowd,
             });
         }
         for d in found.into_iter().flatten() {

@@ -95,6 +95,9 @@ pub struct LoadedData {
     pub category_ids: Vec<i64>,
     pub images: Vec<image::RgbImage>,
     pub boxes: Vec<Vec<cdetr::data::BoxAnnotation>>,
+    /// Ground truth as the COCO evaluator reads it (the file's own boxes, areas and crowd regions for COCO
+    /// JSON; the validated boxes otherwise).
+    pub eval: Vec<Vec<cdetr::data::EvalAnnotation>>,
 }
 
 pub fn load_data(path: &Path, format: Option<DataFormat>, split: Option<&str>) -> Result<LoadedData> {
@@ -114,11 +117,22 @@ pub fn load_data(path: &Path, format: Option<DataFormat>, split: Option<&str>) -
     }
     let mut images = Vec::with_capacity(dataset.samples.len());
     let mut boxes = Vec::with_capacity(dataset.samples.len());
+    let mut eval = Vec::with_capacity(dataset.samples.len());
     for s in &dataset.samples {
         images.push(load_image(&root.join(&s.image))?);
         boxes.push(s.annotations.clone());
+        eval.push(s.eval_annotations.clone().unwrap_or_else(|| {
+            s.annotations
+                .iter()
+                .map(|a| {
+                    let [x0, y0, x1, y1] = a.bbox.map(f64::from);
+                    let (w, h) = (x1 - x0, y1 - y0);
+                    cdetr::data::EvalAnnotation { class_id: a.class_id, bbox_xywh: [x0, y0, w, h], area: w * h, iscrowd: false }
+                })
+                .collect()
+        }));
     }
-    Ok(LoadedData { class_names: dataset.class_names, category_ids: dataset.category_ids, images, boxes })
+    Ok(LoadedData { class_names: dataset.class_names, category_ids: dataset.category_ids, images, boxes, eval })
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {

@@ -3,7 +3,8 @@
 //! Follows the official DETR loader (`datasets/coco.py`: torchvision `CocoDetection` + `ConvertCocoPolysToMask`):
 //! images are taken in ascending `id` order, `bbox` is `[x, y, w, h]` in pixels and becomes
 //! `[x, y, x + w, y + h]` clipped to the image, boxes without area are removed and `iscrowd = 1` annotations are
-//! skipped. Unlike the official repo (which keeps raw COCO ids as class indices, 91 classes) the class index is
+//! skipped (each sample also keeps every annotation as written, crowd ones included, for evaluation: see
+//! [`SampleMeta::eval_annotations`]). Unlike the official repo (which keeps raw COCO ids as class indices, 91 classes) the class index is
 //! the position of the category in the category list sorted by id; [`Dataset::category_ids`] maps it back.
 //! Only `images`, `annotations` and `categories` are read; other keys (segmentation, info, ...) are ignored.
 
@@ -12,7 +13,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{BoxAnnotation, DataError, Dataset, SampleMeta, ValidationReport, validate_box};
+use super::{BoxAnnotation, DataError, Dataset, EvalAnnotation, SampleMeta, ValidationReport, validate_box};
 
 #[derive(Deserialize)]
 struct RawFile {
@@ -34,6 +35,7 @@ struct RawAnnotation {
     image_id: Option<Value>,
     category_id: Option<Value>,
     bbox: Option<Value>,
+    area: Option<Value>,
     iscrowd: Option<Value>,
 }
 
@@ -128,7 +130,7 @@ pub fn parse_coco(json: &str, file: &str) -> Result<Dataset, DataError> {
         if sample_of.insert(id, i).is_some() {
             return Err(f.err(format!("images[{i}].id"), format!("duplicate image id {id}")));
         }
-        samples.push(SampleMeta { image: file_name, width, height, annotations: Vec::new(), image_id: id });
+        samples.push(SampleMeta { image: file_name, width, height, annotations: Vec::new(), image_id: id, eval_annotations: Some(Vec::new()) });
     }
 
     let mut report = ValidationReport::default();
@@ -159,13 +161,19 @@ pub fn parse_coco(json: &str, file: &str) -> Result<Dataset, DataError> {
             report.messages.push(format!("{file}: {what}: category_id {category_id} is not in categories; dropped"));
             continue;
         };
+        let [x, y, w, h] = bbox;
+        if [x, y, w, h].iter().all(|v| v.is_finite()) {
+            let area = a.area.as_ref().and_then(Value::as_f64).filter(|v| v.is_finite()).unwrap_or(w * h);
+            if let Some(eval) = samples[s].eval_annotations.as_mut() {
+                eval.push(EvalAnnotation { class_id, bbox_xywh: [x, y, w, h], area, iscrowd: crowd });
+            }
+        }
         if crowd {
             report.skipped_crowd += 1;
             report.messages.push(format!("{file}: {what}: iscrowd = 1; skipped (as in the official training)"));
             continue;
         }
         let sample = &mut samples[s];
-        let [x, y, w, h] = bbox;
         let xyxy = [x as f32, y as f32, (x + w) as f32, (y + h) as f32];
         if let Some(b) = validate_box(xyxy, sample.width, sample.height, file, &what, &mut report) {
             sample.annotations.push(BoxAnnotation { class_id, bbox: b });

@@ -45,6 +45,19 @@ pub struct BoxAnnotation {
     pub bbox: [f32; 4],
 }
 
+/// A ground-truth annotation as COCO's evaluator (pycocotools `COCOeval`) sees it: the box as written (not
+/// clipped, zero-area boxes included), the annotation's `area` (the segmentation area in COCO itself) and
+/// its crowd flag (crowd regions are matched but never count).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalAnnotation {
+    /// Index into [`Dataset::class_names`].
+    pub class_id: usize,
+    /// `[x, y, w, h]` in pixels.
+    pub bbox_xywh: [f64; 4],
+    pub area: f64,
+    pub iscrowd: bool,
+}
+
 /// One image of a dataset and its (validated) boxes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleMeta {
@@ -55,6 +68,9 @@ pub struct SampleMeta {
     pub annotations: Vec<BoxAnnotation>,
     /// COCO image id (for evaluation output); the sample index for VOC, YOLO and synthetic datasets.
     pub image_id: i64,
+    /// COCO files only: every annotation of the image as the COCO evaluator reads it (crowd ones too), so
+    /// that `cdetr eval` equals pycocotools on the file itself. `None`: evaluate against `annotations`.
+    pub eval_annotations: Option<Vec<EvalAnnotation>>,
 }
 
 /// A labeled dataset: class names, samples and what validation changed or dropped.

@@ -427,7 +427,7 @@ fn load_yolo(path: &Path, split: Option<&str>) -> Result<(Dataset, PathBuf), Dat
             }
             None => Vec::new(), // no label file: an image without objects
         };
-        samples.push(SampleMeta { image: rel(img, &image_dir), width, height, annotations, image_id: i as i64 });
+        samples.push(SampleMeta { image: rel(img, &image_dir), width, height, annotations, image_id: i as i64, eval_annotations: None });
     }
     let dataset = Dataset { category_ids: (0..class_names.len() as i64).collect(), class_names, samples, report };
     Ok((dataset, image_dir))

@@ -99,6 +99,7 @@ pub fn dataset_from_uploads(files: &[(String, String)], images: &[UploadedImage]
                 height: img.height,
                 annotations,
                 image_id: samples.len() as i64,
+                eval_annotations: None,
             });
         }
         Dataset { category_ids: (0..class_names.len() as i64).collect(), class_names, samples, report }
