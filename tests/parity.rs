@@ -1,5 +1,5 @@
 //! Parity with the Hugging Face / official reference (transformers 4.57.6): every recorded stage of the
-//! forward pass, from each of the three checkpoint files, within 1e-4 — on the main fixture
+//! forward pass, from each of the three checkpoint files, within 1e-4 absolute — on the main fixture
 //! (`tests/fixtures/tiny`) and on a second configuration (`tests/fixtures/tiny_dc5`: dilated last stage,
 //! 5 heads, 3 + 4 layers, 15 queries, 3 labels, four images).
 
@@ -56,7 +56,8 @@ fn check_trace(fx: &str, model: &ConditionalDetr, label: &str) -> Trace {
         };
         let numel: usize = reference.shape.iter().product();
         assert_eq!(entry.shape.iter().product::<usize>(), numel, "{label}: {} size", entry.name);
-        assert_close(&format!("{label}: {}", entry.name), &values(entry), &reference.values, TOL);
+        // Absolute, as transformers' own conversion check (the largest error seen is ~1e-5).
+        assert_close_abs(&format!("{label}: {}", entry.name), &values(entry), &reference.values, TOL);
         compared += 1;
     }
     // Every forward-pass stage the fixture records is covered.

@@ -87,3 +87,10 @@ pub fn assert_close(name: &str, a: &[f32], b: &[f64], tol: f64) {
         b[worst.1]
     );
 }
+
+/// Asserts `|a - b| <= tol` element-wise (absolute), naming the tensor and the worst element.
+pub fn assert_close_abs(name: &str, a: &[f32], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len(), "{name}: {} values, reference has {}", a.len(), b.len());
+    let (worst, at) = a.iter().zip(b).enumerate().map(|(i, (&x, &y))| ((x as f64 - y).abs(), i)).fold((0.0, 0), |m, e| if !(e.0 <= m.0) { e } else { m });
+    assert!(worst <= tol, "{name}: |error| {worst:.3e} > {tol:.0e} at index {at} (got {}, reference {})", a[at], b[at]);
+}
