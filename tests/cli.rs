@@ -272,8 +272,11 @@ fn bad_inputs_fail_with_one_clear_line() {
 
     // Bad arguments.
     let out = cdetr(&["detect", s(&images[0]), "--weights", s(&weights), "--resize", "big"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("resize"));
+    assert_clean_failure(&out, "resize");
+    let out = cdetr(&["detect", s(&images[0]), "--weights", s(&weights), "--threshold", "high"]);
+    assert_clean_failure(&out, "--threshold");
+    let out = cdetr(&["detect", s(&images[0])]);
+    assert_clean_failure(&out, "--weights");
 }
 
 /// `cdetr train` on a fixture's images and targets (written as a COCO dataset): with nothing random and one

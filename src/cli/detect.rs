@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use burn::tensor::{Tensor, TensorData};
 use cdetr::model::ForwardOptions;
 use cdetr::model::mask::PixelMask;
@@ -54,6 +54,9 @@ pub struct ImageResult {
 }
 
 pub fn run(args: DetectArgs) -> Result<()> {
+    if args.threshold.is_nan() {
+        bail!("--threshold must be a number (a score between 0 and 1)");
+    }
     let images = args.images.iter().map(|p| read_image(p)).collect::<Result<Vec<_>>>()?;
     let device = cpu();
     let loaded = load(&args.weights, args.config.as_ref(), &device)?;

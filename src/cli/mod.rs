@@ -9,6 +9,7 @@ mod serve;
 mod synth;
 mod train;
 
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 
 /// Conditional DETR object detection: inference, fine-tuning and the browser app.
@@ -38,7 +39,17 @@ enum Command {
 }
 
 pub fn run() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) => e.exit(),
+        // Bad arguments: clap's first line (what is wrong), not its usage block.
+        Err(e) => {
+            let text = e.render().to_string();
+            let first: Vec<&str> = text.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+            anyhow::bail!("{} (see --help)", first.join(" ").trim_start_matches("error: "));
+        }
+    };
+    match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Convert(args) => convert::run(args),
         Command::Train(args) => train::run(args),
