@@ -173,6 +173,22 @@ impl ConditionalDetrConfig {
                 return Err(invalid(format!("`{name}` must be positive")));
             }
         }
+        // Far above any released model (d 256, FFN 2048, 300 queries, 6 + 6 layers, 91 labels): a value past
+        // these is a broken file, refused before it allocates gigabytes.
+        let limits = [
+            ("d_model", self.d_model, 8192),
+            ("encoder_ffn_dim", self.encoder_ffn_dim, 65536),
+            ("decoder_ffn_dim", self.decoder_ffn_dim, 65536),
+            ("num_queries", self.num_queries, 10_000),
+            ("encoder_layers", self.encoder_layers, 100),
+            ("decoder_layers", self.decoder_layers, 100),
+            ("id2label", self.id2label.len(), 100_000),
+        ];
+        for (name, value, max) in limits {
+            if value > max {
+                return Err(invalid(format!("`{name}` = {value} is out of range (at most {max})")));
+            }
+        }
         for (name, heads) in [
             ("encoder_attention_heads", self.encoder_attention_heads),
             ("decoder_attention_heads", self.decoder_attention_heads),
@@ -262,5 +278,11 @@ mod tests {
         let err = ConditionalDetrConfig::from_json(text, "cfg.json").unwrap_err();
         assert!(err.to_string().contains("cfg.json"), "{err}");
         assert!(err.to_string().contains("encoder_attention_heads"), "{err}");
+    }
+
+    #[test]
+    fn rejects_absurd_sizes() {
+        let err = ConditionalDetrConfig::from_json(r#"{"num_queries": 1000000000}"#, "cfg.json").unwrap_err();
+        assert!(err.to_string().contains("num_queries") && err.to_string().contains("out of range"), "{err}");
     }
 }

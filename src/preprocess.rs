@@ -33,7 +33,7 @@ pub enum PreprocessError {
     #[error("RGBA buffer of {width}x{height} must hold {expected} bytes, got {actual}")]
     BufferLength { width: u32, height: u32, expected: usize, actual: usize },
     /// A resize mode string that is neither `default`, `none` nor `SHORT,LONG`.
-    #[error("invalid resize mode {0:?}: expected \"default\", \"none\" or \"SHORTEST,LONGEST\" (e.g. \"800,1333\")")]
+    #[error("invalid resize mode {0:?}: expected \"default\", \"none\" or \"SHORTEST,LONGEST\" (1 to 8192 pixels, e.g. \"800,1333\")")]
     ResizeMode(String),
 }
 
@@ -68,6 +68,9 @@ impl ResizeMode {
     }
 }
 
+/// The largest edge a `SHORTEST,LONGEST` resize may ask for.
+pub const MAX_EDGE: u32 = 8192;
+
 impl FromStr for ResizeMode {
     type Err = PreprocessError;
 
@@ -83,7 +86,8 @@ impl FromStr for ResizeMode {
         let (a, b) = t.split_once(',').ok_or_else(bad)?;
         let shortest_edge: u32 = a.trim().parse().map_err(|_| bad())?;
         let longest_edge: u32 = b.trim().parse().map_err(|_| bad())?;
-        if shortest_edge == 0 || longest_edge == 0 {
+        // Edges of 1 to 8192 pixels (a 8192² input is already ~100× the paper's 800×1333).
+        if !(1..=MAX_EDGE).contains(&shortest_edge) || !(1..=MAX_EDGE).contains(&longest_edge) {
             return Err(bad());
         }
         Ok(ResizeMode::Size { shortest_edge, longest_edge })

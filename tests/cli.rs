@@ -399,3 +399,15 @@ fn eval_equals_pycocotools_on_a_coco_file() {
         assert!((g - w).abs() < 1e-9, "{name}: cdetr eval {g}, pycocotools {w}");
     }
 }
+
+/// `cdetr bench` runs and reports what it measured (a smoke test: speed is measured by the command, not here).
+#[test]
+fn bench_reports_its_runs() {
+    let out = cdetr(&["bench", "--config", s(&tiny("config.json")), "--size", "64x48", "--runs", "2", "--warmup", "0", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["runs"], 2);
+    assert_eq!(report["forward_all_s"].as_array().unwrap().len(), 2);
+    assert!(report["forward_median_s"].as_f64().unwrap() > 0.0);
+    assert_clean_failure(&cdetr(&["bench", "--size", "0x0"]), "--size");
+}

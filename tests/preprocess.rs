@@ -198,7 +198,7 @@ fn resize_mode_parsing() {
     assert_eq!("default".parse::<ResizeMode>().unwrap(), ResizeMode::Default);
     assert_eq!("None".parse::<ResizeMode>().unwrap(), ResizeMode::None);
     assert_eq!(" 480, 640 ".parse::<ResizeMode>().unwrap(), ResizeMode::Size { shortest_edge: 480, longest_edge: 640 });
-    for bad in ["", "800", "800,", "a,b", "0,100", "1,2,3", "-1,5"] {
+    for bad in ["", "800", "800,", "a,b", "0,100", "1,2,3", "-1,5", "100000,200000", "800,9000"] {
         let err = bad.parse::<ResizeMode>().unwrap_err();
         assert!(matches!(err, PreprocessError::ResizeMode(_)), "{bad}");
         assert!(err.to_string().contains("SHORTEST,LONGEST"), "{err}");

@@ -53,7 +53,8 @@ struct Report {
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -61,6 +62,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     else {
         bail!("--size must look like 640x480, got `{}`", args.size)
     };
+    if !(32..=8192).contains(&w) || !(32..=8192).contains(&h) {
+        bail!("--size: width and height must be 32 to 8192 pixels, got {w}x{h}");
+    }
     if args.runs == 0 {
         bail!("--runs must be at least 1");
     }

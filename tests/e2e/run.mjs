@@ -5,7 +5,7 @@
 // Drives Debian's /usr/bin/chromium (never a downloaded browser) through playwright-core, headless, with
 // a fake webcam that plays a real photo, against `cdetr serve --port 0`. Two browser profiles:
 //   WebGPU  (--enable-unsafe-webgpu: Chromium's SwiftShader adapter)  a, b, c, f, g
-//   CPU     (no flag: the page falls back to the CPU backend)         b, d, e
+//   CPU     (no flag: the page falls back to the CPU backend)         b, d, e, j
 //   hub     (CPU; a stand-in answers for huggingface.co)               h
 // Every wait has its own timeout (a trapped wasm call never settles); a failing scenario is reported and
 // the others still run. Screenshots, downloads and browser logs go to target/e2e/.
@@ -417,15 +417,26 @@ async function fineTuneScenario(page, url, notes) {
   const kept = await page.evaluate(() => ({ images: cdetrApp.state.dataset.images.length, step: cdetrApp.state.training.step, snap: cdetrApp.state.training.snapshotStep, label: document.querySelector('#train-start').textContent, shown: document.querySelector('#t-step').textContent }));
   assert(kept.images === 3 && kept.step === 12 && kept.snap === 12 && kept.shown === '12', `after the reload: ${JSON.stringify(kept)}`);
   notes.push(`after reload: ${kept.images} images, step ${kept.shown}, button “${kept.label}”`);
-  await setValue(page, '#opt-max-steps', 16);
+  const FINAL = 48;
+  await setValue(page, '#opt-max-steps', FINAL);
   await page.click('#train-start');
-  await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.step === 16, null, 180_000, 'resumed training to reach step 16');
+  // The Pause button: training stops after the current step, with a snapshot, and resumes from there.
+  await until(page, () => cdetrApp.state.training.status === 'running' && cdetrApp.state.training.step >= 14, null, 180_000, 'resumed training to pass step 14');
+  await page.click('#train-pause');
+  await until(page, () => cdetrApp.state.training.status === 'paused', null, 60_000, 'the pause');
+  const pausedAt = await page.evaluate(() => ({ step: cdetrApp.state.training.step, snap: cdetrApp.state.training.snapshotStep, label: document.querySelector('#train-start').textContent }));
+  assert(pausedAt.step < FINAL && pausedAt.snap === pausedAt.step, `paused at ${JSON.stringify(pausedAt)}`);
+  await page.waitForTimeout(500);
+  assert((await page.evaluate(() => cdetrApp.state.training.step)) === pausedAt.step, 'training went on after the pause');
+  await page.click('#train-start');
+  await until(page, (n) => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.step === n, FINAL, 180_000, `training to reach step ${FINAL}`);
   const steps = await page.evaluate(() => cdetrApp.metrics.map((m) => m.step));
-  assert(steps.length === 16 && steps.every((s, i) => s === i), `metrics steps after resuming: ${steps.join(',')}`);
+  assert(steps.length === FINAL && steps.every((s, i) => s === i), `metrics steps after resuming: ${steps.join(',')}`);
   const restored = await page.evaluate(() => cdetrApp.events.filter((e) => e.type === 'restored').map((e) => e.detail));
   assert(restored.some((r) => r.step === 12), `no restore from step 12 (${JSON.stringify(restored)})`);
   const mode = restored.find((r) => r.step === 12).mode;
-  notes.push(`resumed from the step-12 snapshot (${mode === 'full' ? 'weights + optimizer state' : 'weights only, fresh optimizer'}) and went on to step 16 (metrics 0..15, no gaps)`);
+  assert(mode === 'full', `the reload restored ${mode}, not the weights and the optimizer state`);
+  notes.push(`resumed from the step-12 snapshot (weights + optimizer state); paused with the Pause button at step ${pausedAt.step} (“${pausedAt.label}”), resumed, reached step ${FINAL} (metrics 0..${FINAL - 1}, no gaps)`);
 
   // Export → the CLI loads it.
   const got = [];
@@ -467,6 +478,12 @@ async function fineTuneScenario(page, url, notes) {
   const labels = await page.evaluate(() => [...new Set(cdetrApp.lastResult.detections.map((d) => d.label_name))]);
   assert(labels.every((l) => ds.classes.includes(l)), `fine-tuned detections name ${labels}`);
   notes.push(`“Use for detection”: the Detect tab now names ${labels.join('/')} (model chip “${await page.textContent('#model-chip')}”)`);
+  // The page's fine-tuned detections are the exported model's, run by the CLI on the same (decoded) frame.
+  const shown = await page.evaluate(() => { const r = cdetrApp.lastResult; return { detections: r.detections, width: r.width, height: r.height, short: +document.querySelector('#input-size').value }; });
+  const frame = await download(page, () => page.click('#snap-raw'), path.join(OUT, 'd-finetuned-frame.png'));
+  const short = shown.short, long = Math.round((short * 1333) / 800);
+  const cliFt = JSON.parse(await run(BIN, ['detect', frame.file, '--weights', weights, '--config', config, '--resize', `${short},${long}`, '--threshold', '0', '--top-k', String(shown.detections.length)]));
+  compareDetections(shown.detections, cliFt[0].detections, shown.width, shown.height, notes);
   await page.$eval('#viewer', (e) => e.scrollIntoView({ block: 'center' }));
   await shot(page, 'd-detect-finetuned', notes);
 }
@@ -561,6 +578,84 @@ async function badFilesScenario(page, notes) {
   notes.push(`after a reload: ${reloaded.images} images, model ${reloaded.model}, training step ${reloaded.step}`);
 }
 
+/** j: the other annotation formats (COCO JSON, YOLO txt + classes.txt) and their bad cases; a file that is no model. */
+async function formatsScenario(page, notes) {
+  const tmp = path.join(OUT, 'formats');
+  fs.mkdirSync(tmp, { recursive: true });
+  await page.click('#tab-btn-train');
+  const count = () => page.evaluate(() => cdetrApp.state.dataset.images.length);
+  const clear = () => page.evaluate(() => document.querySelectorAll('#messages .msg').forEach((m) => m.remove()));
+  const message = async (level, needle, what) => {
+    await until(page, ([lvl, n]) => [...document.querySelectorAll(`.msg-${lvl}`)].some((m) => m.innerText.includes(n)), [level, needle], 30_000, what);
+    return (await visibleMessages(page, level)).find((m) => m.includes(needle));
+  };
+
+  // COCO JSON with its two photos (crowd and zero-area annotations are reported and left out).
+  const coco = path.join(FIX, 'eval/cli/annotations.json');
+  const cocoJson = JSON.parse(fs.readFileSync(coco, 'utf8'));
+  const trainable = cocoJson.annotations.filter((a) => !a.iscrowd && a.bbox[2] > 0 && a.bbox[3] > 0).length;
+  let n0 = await count();
+  await clear();
+  await dropFiles(page, '#dataset-drop', [coco, path.join(FIX, 'images/chelsea.png'), path.join(FIX, 'images/rocket.jpg')]);
+  await until(page, (n) => cdetrApp.state.dataset.images.length === n + 2, n0, 30_000, 'the COCO import');
+  const cocoBoxes = await page.evaluate(() => cdetrApp.state.dataset.images.filter((r) => r.name === 'chelsea.png' || r.name === 'rocket.jpg').reduce((k, r) => k + r.boxes.length, 0));
+  assert(cocoBoxes === trainable, `COCO import: ${cocoBoxes} boxes, the file has ${trainable} usable ones`);
+  const report = await message('warn', 'iscrowd', 'the COCO import report');
+  notes.push(`COCO JSON: 2 images, ${cocoBoxes} boxes; report “${report.slice(0, 160)}…”`);
+
+  // YOLO txt + classes.txt; a label whose class index is not in classes.txt is dropped and reported.
+  const classes = path.join(tmp, 'classes.txt');
+  fs.writeFileSync(classes, 'astronaut\nflag\n');
+  const labels = path.join(tmp, 'astronaut.txt');
+  fs.writeFileSync(labels, '0 0.5 0.45 0.5 0.8\n1 0.15 0.2 0.2 0.3\n7 0.5 0.5 0.1 0.1\n');
+  n0 = await count();
+  await clear();
+  await dropFiles(page, '#dataset-drop', [path.join(FIX, 'images/astronaut.png'), labels, classes]);
+  await until(page, (n) => cdetrApp.state.dataset.images.length === n + 1, n0, 30_000, 'the YOLO import');
+  const yolo = await page.evaluate(() => ({ boxes: cdetrApp.state.dataset.images.find((r) => r.name === 'astronaut.png').boxes, classes: cdetrApp.state.dataset.classes }));
+  assert(yolo.boxes.length === 2 && yolo.boxes.map((b) => b.cls).join() === 'astronaut,flag' && yolo.classes.includes('flag'), `YOLO import: ${JSON.stringify(yolo)}`);
+  const unknown = await message('warn', 'astronaut.txt', 'the unknown-class report');
+  notes.push(`YOLO txt: astronaut.png with ${yolo.boxes.length} boxes (${yolo.boxes.map((b) => b.cls).join(', ')}); unknown class index: “${unknown.slice(0, 160)}”`);
+  await shot(page, 'j-imports', notes);
+
+  // YOLO labels without a class list, and a truncated COCO file: a message each, nothing added.
+  const lonely = path.join(tmp, 'coffee.txt');
+  fs.writeFileSync(lonely, '0 0.5 0.5 0.3 0.3\n');
+  n0 = await count();
+  await clear();
+  await dropFiles(page, '#dataset-drop', [path.join(FIX, 'images/coffee.png'), lonely]);
+  const noList = await message('error', 'classes.txt', 'the missing class list message');
+  const brokenCoco = path.join(tmp, 'instances_broken.json');
+  fs.writeFileSync(brokenCoco, fs.readFileSync(coco, 'utf8').slice(0, 700));
+  await dropFiles(page, '#dataset-drop', [brokenCoco, path.join(FIX, 'images/chelsea.png')]);
+  const badJson = await message('error', 'instances_broken.json', 'the broken COCO message');
+  assert(/line\s*\d+|:\d+(:\d+)?/i.test(badJson), `the COCO message gives no position: ${badJson}`);
+  assert((await count()) === n0, 'images were added from a bad drop');
+  notes.push(`YOLO without classes.txt: “${noList.slice(0, 160)}”`);
+  notes.push(`truncated COCO: “${badJson.slice(0, 160)}”`);
+  await shot(page, 'j-bad-annotations', notes);
+
+  // A file with a weights extension that holds no model: a message, the current model stays.
+  const fakeModel = path.join(tmp, 'weights.safetensors');
+  fs.writeFileSync(fakeModel, 'not a checkpoint at all, just some text\n');
+  const model = await page.evaluate(() => cdetrApp.state.model?.name);
+  await clear();
+  await page.setInputFiles('#model-file', [fakeModel]);
+  const notModel = await message('error', 'weights.safetensors', 'the not-a-model message');
+  const still = await page.evaluate(() => ({ model: cdetrApp.state.model?.name, engine: cdetrApp.state.engine.status }));
+  assert(still.model === model && still.engine === 'ready', `after the fake model: ${JSON.stringify(still)}`);
+  notes.push(`not a model: “${notModel.slice(0, 200)}”; ${model} still loaded`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot(page, 'j-not-a-model', notes);
+}
+
+/** An uncaught error in the page is a failure of the run, whichever scenario it happened in. */
+function checkPageErrors(tag, errors) {
+  if (!errors.length) return;
+  log(`page errors (${tag}): ${errors.join(' | ')}`);
+  results.push({ id: `errors-${tag}`, title: `uncaught errors in the ${tag} page`, ok: false, seconds: 0, notes: [], error: errors.join(' | ') });
+}
+
 // ------------------------------------------------------------------ main
 
 async function main() {
@@ -593,7 +688,7 @@ async function main() {
         await scenario('f', 'benchmark mode: latency/FPS and steps/s', 300_000, (notes) => benchScenario(gpu.page, server.url, notes));
         if (TRAIN_ON === 'webgpu') await scenario('d', 'fine-tuning on WebGPU: loss down, reload resumes, export loads in the CLI', 600_000, (notes) => fineTuneScenario(gpu.page, server.url, notes));
         await scenario('g', 'engine crash → visible message, CPU restart, model reloaded', 150_000, (notes) => crashScenario(gpu.page, notes));
-        if (gpu.errors.length) log(`page errors (webgpu): ${gpu.errors.join(' | ')}`);
+        checkPageErrors('webgpu', gpu.errors);
       } finally {
         await gpu.close();
       }
@@ -602,7 +697,7 @@ async function main() {
     if (!ONLY || ONLY.has('h')) await scenario('h', 'hub download → Cache API → next visit offline', 90_000, (notes) => hubScenario(server.url, notes));
 
     // ---------------------------------------------------------- CPU profile
-    if (!ONLY || ['b', 'e'].some((s) => ONLY.has(s)) || (TRAIN_ON === 'cpu' && ONLY.has('d'))) {
+    if (!ONLY || ['b', 'e', 'j'].some((s) => ONLY.has(s)) || (TRAIN_ON === 'cpu' && ONLY.has('d'))) {
       const cpu = await launch('cpu', { webgpu: false, camera: clip.file });
       try {
         await openApp(cpu.page, server.url);
@@ -613,7 +708,8 @@ async function main() {
         });
         if (TRAIN_ON === 'cpu') await scenario('d', 'fine-tuning on the CPU: loss down, reload resumes, export loads in the CLI', 420_000, (notes) => fineTuneScenario(cpu.page, server.url, notes));
         await scenario('e', 'bad files → visible messages, nothing lost', 180_000, (notes) => badFilesScenario(cpu.page, notes));
-        if (cpu.errors.length) log(`page errors (cpu): ${cpu.errors.join(' | ')}`);
+        await scenario('j', 'COCO JSON and YOLO imports; bad annotations and a non-model file → messages', 180_000, (notes) => formatsScenario(cpu.page, notes));
+        checkPageErrors('cpu', cpu.errors);
       } finally {
         await cpu.close();
       }
