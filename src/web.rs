@@ -392,11 +392,17 @@ impl Engine {
                 .enumerate()
                 .map(|(i, s)| {
                     let img = rgba_to_rgb(s.width, s.height, &s.rgba.0).map_err(|e| js_err(format!("image {i}: {e}")))?;
+                    // The same validation as a dataset file: clipped to the image, empty boxes and unknown
+                    // classes left out (the page draws and checks its boxes, so this is a safety net).
+                    let mut report = crate::data::ValidationReport::default();
                     let boxes = s
                         .boxes
                         .into_iter()
                         .filter(|b| b.label < dataset.class_names.len())
-                        .map(|b| BoxAnnotation { class_id: b.label, bbox: [b.x0, b.y0, b.x1, b.y1] })
+                        .filter_map(|b| {
+                            let bbox = crate::data::validate_box([b.x0, b.y0, b.x1, b.y1], s.width, s.height, "page", "box", &mut report)?;
+                            Some(BoxAnnotation { class_id: b.label, bbox })
+                        })
                         .collect();
                     Ok((img, boxes))
                 })
