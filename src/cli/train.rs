@@ -118,8 +118,13 @@ pub fn load_data(path: &Path, format: Option<DataFormat>, split: Option<&str>) -
     let mut images = Vec::with_capacity(dataset.samples.len());
     let mut boxes = Vec::with_capacity(dataset.samples.len());
     let mut eval = Vec::with_capacity(dataset.samples.len());
+    let mut size_mismatches = Vec::new();
     for s in &dataset.samples {
-        images.push(load_image(&root.join(&s.image))?);
+        let image = load_image(&root.join(&s.image))?;
+        if image.dimensions() != (s.width, s.height) {
+            size_mismatches.push(format!("{}: the annotations say {}×{}, the image is {}×{}", s.image, s.width, s.height, image.width(), image.height()));
+        }
+        images.push(image);
         boxes.push(s.annotations.clone());
         eval.push(s.eval_annotations.clone().unwrap_or_else(|| {
             s.annotations
@@ -131,6 +136,13 @@ pub fn load_data(path: &Path, format: Option<DataFormat>, split: Option<&str>) -
                 })
                 .collect()
         }));
+    }
+    if !size_mismatches.is_empty() {
+        // As the official loader, the decoded image's size is the one that counts (boxes are normalised by it).
+        eprintln!("warning: {} image(s) differ in size from their annotations (boxes were clipped to the annotated size):", size_mismatches.len());
+        for m in size_mismatches.iter().take(5) {
+            eprintln!("  {m}");
+        }
     }
     Ok(LoadedData { class_names: dataset.class_names, category_ids: dataset.category_ids, images, boxes, eval })
 }
