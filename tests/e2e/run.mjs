@@ -4,7 +4,7 @@
 //
 // Drives Debian's /usr/bin/chromium (never a downloaded browser) through playwright-core, headless, with
 // a fake webcam that plays a real photo, against `cdetr serve --port 0`. Two browser profiles:
-//   WebGPU  (--enable-unsafe-webgpu: Chromium's SwiftShader adapter)  a, b, c, f, g
+//   WebGPU  (--enable-unsafe-webgpu: Chromium's SwiftShader adapter)  a, b, c, f, k, g
 //   CPU     (no flag: the page falls back to the CPU backend)         b, d, e, j
 //   hub     (CPU; a stand-in answers for huggingface.co)               h
 // Every wait has its own timeout (a trapped wasm call never settles); a failing scenario is reported and
@@ -649,6 +649,43 @@ async function formatsScenario(page, notes) {
   await shot(page, 'j-not-a-model', notes);
 }
 
+/** k: fine-tuning on WebGPU: two steps, a snapshot read back from the GPU, a reload that restores weights and
+ * optimizer state onto the GPU, one more step. */
+async function gpuTrainScenario(page, url, notes) {
+  await openApp(page, url);
+  if (!(await page.evaluate(() => cdetrApp.state.model))) await loadTinyModel(page);
+  assert((await page.evaluate(() => cdetrApp.state.engine.backend)) === 'webgpu', 'not on WebGPU');
+  await page.click('#tab-btn-train');
+  const files = BCCD_NAMES.flatMap((n) => [path.join(BCCD, 'JPEGImages', `${n}.jpg`), path.join(BCCD, 'Annotations', `${n}.xml`)]);
+  await page.setInputFiles('#dataset-file', files);
+  await until(page, () => cdetrApp.state.dataset.images.length === 3, null, 60_000, 'the BCCD import');
+  await setValue(page, '#opt-batch', 1);
+  await setValue(page, '#opt-max-size', 96);
+  await page.uncheck('#opt-augment');
+  await page.uncheck('#opt-eval-epoch');
+  await setValue(page, '#opt-max-steps', 2);
+  await setValue(page, '#opt-snapshot-every', 2);
+  const t0 = Date.now();
+  await page.click('#train-start');
+  await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.step === 2 && cdetrApp.state.training.snapshotStep === 2, null, 240_000, '2 training steps on WebGPU');
+  const first = await page.evaluate(() => cdetrApp.metrics.map((m) => m.loss));
+  notes.push(`2 steps on WebGPU in ${((Date.now() - t0) / 1000).toFixed(1)} s, losses ${first.map((l) => l.toFixed(3)).join(', ')}`);
+  assert(first.every(Number.isFinite), 'a loss is not finite');
+  await openApp(page, url);
+  await page.click('#tab-btn-train');
+  await setValue(page, '#opt-max-steps', 3);
+  await page.click('#train-start');
+  await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.step === 3, null, 180_000, 'the third step after the reload');
+  const restored = await page.evaluate(() => cdetrApp.events.filter((e) => e.type === 'restored').map((e) => e.detail));
+  const r = restored.find((x) => x.step === 2);
+  assert(r && r.mode === 'full', `restore after the reload: ${JSON.stringify(restored)}`);
+  const backend = await page.evaluate(() => cdetrApp.state.engine.backend);
+  assert(backend === 'webgpu', `training resumed on ${backend}`);
+  notes.push(`reload → restored step 2 with weights + optimizer state on ${backend}, step 3 loss ${(await page.evaluate(() => cdetrApp.metrics.at(-1).loss)).toFixed(3)}`);
+  await page.$eval('.training-panel', (e) => e.scrollIntoView({ block: 'start' }));
+  await shot(page, 'k-webgpu-training', notes);
+}
+
 /** An uncaught error in the page is a failure of the run, whichever scenario it happened in. */
 function checkPageErrors(tag, errors) {
   if (!errors.length) return;
@@ -669,7 +706,7 @@ async function main() {
     log(`fake camera: ${path.relative(ROOT, clip.file)} (${clip.width}×${clip.height} MJPEG of rocket.jpg)`);
 
     // ---------------------------------------------------------- WebGPU profile
-    if (!ONLY || ['a', 'b', 'c', 'f', 'g'].some((s) => ONLY.has(s)) || (TRAIN_ON === 'webgpu' && ONLY.has('d'))) {
+    if (!ONLY || ['a', 'b', 'c', 'f', 'g', 'k'].some((s) => ONLY.has(s)) || (TRAIN_ON === 'webgpu' && ONLY.has('d'))) {
       const gpu = await launch('webgpu', { webgpu: true, camera: clip.file });
       try {
         await scenario('a', 'page serves; offline hub → clear message + file picker', 90_000, async (notes) => {
@@ -687,6 +724,7 @@ async function main() {
         if (bOk) await scenario('c', 'click a detection → attention heat maps', 120_000, (notes) => attentionScenario(gpu.page, notes));
         await scenario('f', 'benchmark mode: latency/FPS and steps/s', 300_000, (notes) => benchScenario(gpu.page, server.url, notes));
         if (TRAIN_ON === 'webgpu') await scenario('d', 'fine-tuning on WebGPU: loss down, reload resumes, export loads in the CLI', 600_000, (notes) => fineTuneScenario(gpu.page, server.url, notes));
+        if (TRAIN_ON !== 'webgpu') await scenario('k', 'fine-tuning on WebGPU: snapshot, reload, resume with optimizer state', 420_000, (notes) => gpuTrainScenario(gpu.page, server.url, notes));
         await scenario('g', 'engine crash → visible message, CPU restart, model reloaded', 150_000, (notes) => crashScenario(gpu.page, notes));
         checkPageErrors('webgpu', gpu.errors);
       } finally {
