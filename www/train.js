@@ -64,6 +64,7 @@ export function initTraining(app) {
     const ui2 = (await store.kv.get('trainUi')) || {};
     if (ui2.maxSteps !== undefined) $('#opt-max-steps').value = ui2.maxSteps;
     if (ui2.snapshotEvery) $('#opt-snapshot-every').value = ui2.snapshotEvery;
+    if (ui2.evalEachEpoch !== undefined) $('#opt-eval-epoch').checked = ui2.evalEachEpoch;
     if (T.record) {
       setOptions(T.record.options);
       T.evals = T.record.evals || [];
@@ -198,7 +199,7 @@ export function initTraining(app) {
       }
       // The head was decided when the run started (a resumed session loads weights that already have it).
       await saveRecord({ options: opts, stepsPerEpoch: summary.stepsPerEpoch, ...(T.resumedFrom ? {} : { newHead: summary.newHead, labels: summary.labels }) });
-      await store.kv.set('trainUi', { maxSteps: maxSteps(), snapshotEvery: snapshotEvery() });
+      await store.kv.set('trainUi', { maxSteps: maxSteps(), snapshotEvery: snapshotEvery(), evalEachEpoch: $('#opt-eval-epoch').checked });
       T.session = { fingerprint, generation: app.engine.generation, summary };
       return summary;
     } finally {
