@@ -773,3 +773,24 @@ fn synth_dataset_is_valid_training_data() {
     assert!(r.is_clean());
     let _ = Path::new(&d.samples[0].image);
 }
+
+/// A COCO file whose `images` have no width/height (the official loader does not need them): the sizes come
+/// from the image files; without the files it is an error naming the field.
+#[test]
+fn coco_without_image_sizes_reads_them_from_the_images() {
+    let dir = scratch("coco-nosize");
+    let (d, images) = synth_dataset(3, 3, 80, 60);
+    let json = write_coco_dataset(&dir, &d, &images).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for im in doc["images"].as_array_mut().unwrap() {
+        let im = im.as_object_mut().unwrap();
+        im.remove("width");
+        im.remove("height");
+    }
+    let text = doc.to_string();
+    std::fs::write(&json, &text).unwrap();
+    let (back, _) = load_dataset(&json, None).unwrap();
+    assert_eq!(training_view(&back.samples), d.samples);
+    let err = parse_coco(&text, "nosize.json").unwrap_err().to_string();
+    assert!(err.contains("nosize.json") && err.contains("images[0].width"), "{err}");
+}

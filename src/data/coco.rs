@@ -99,6 +99,13 @@ impl Fields<'_> {
 /// duplicate image or category ids. Not fatal (counted in the report with a message): annotations of unknown
 /// images or categories, crowd annotations, boxes that are clipped, empty or outside the image.
 pub fn parse_coco(json: &str, file: &str) -> Result<Dataset, DataError> {
+    parse_coco_with_dims(json, file, &|_| None)
+}
+
+/// [`parse_coco`] for files whose `images` may lack `width`/`height` (the official loader reads the size
+/// from the image): `dims(file_name)` gives `(width, height)` of such an image, or `None` when it cannot be
+/// found, which is then an error naming the field.
+pub fn parse_coco_with_dims(json: &str, file: &str, dims: &dyn Fn(&str) -> Option<(u32, u32)>) -> Result<Dataset, DataError> {
     let raw: RawFile = serde_json::from_str(json).map_err(|e| json_syntax_error(file, &e))?;
     let f = Fields { file };
     let missing = |key: &str| f.err(key.to_string(), "missing (expected an array)");
@@ -125,8 +132,10 @@ pub fn parse_coco(json: &str, file: &str) -> Result<Dataset, DataError> {
     for (i, im) in images.iter().enumerate() {
         let id = f.int(&im.id, format!("images[{i}].id"))?;
         let file_name = f.string(&im.file_name, format!("images[{i}].file_name"))?;
-        let width = f.dim(&im.width, format!("images[{i}].width"))?;
-        let height = f.dim(&im.height, format!("images[{i}].height"))?;
+        let (width, height) = match (&im.width, &im.height, dims(&file_name)) {
+            (None | Some(Value::Null), None | Some(Value::Null), Some(wh)) => wh,
+            _ => (f.dim(&im.width, format!("images[{i}].width"))?, f.dim(&im.height, format!("images[{i}].height"))?),
+        };
         if sample_of.insert(id, i).is_some() {
             return Err(f.err(format!("images[{i}].id"), format!("duplicate image id {id}")));
         }

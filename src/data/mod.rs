@@ -29,7 +29,7 @@ use image::RgbImage;
 use crate::preprocess::{Batch, pad_batch};
 
 pub use augment::{Rng, TrainAugment, resize_for_eval};
-pub use coco::{parse_coco, to_coco_json};
+pub use coco::{parse_coco, parse_coco_with_dims, to_coco_json};
 #[cfg(not(target_family = "wasm"))]
 pub use native::{load_dataset, load_dataset_split, load_image};
 pub use synth::{SYNTH_CLASSES, synth_dataset, synth_sample};

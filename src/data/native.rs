@@ -11,7 +11,7 @@ use image::RgbImage;
 
 use super::{DataError, DataFormat, Dataset, SampleMeta, ValidationReport};
 use super::{
-    parse_class_names, parse_coco, parse_voc, parse_voc_with_dims, parse_yolo_with_report, to_coco_json, voc_dataset,
+    parse_class_names, parse_coco_with_dims, parse_voc, parse_voc_with_dims, parse_yolo_with_report, to_coco_json, voc_dataset,
 };
 
 /// Image file extensions that can be decoded (the `image` crate is built with PNG and JPEG only).
@@ -203,7 +203,6 @@ fn load_coco(path: &Path, split: Option<&str>) -> Result<(Dataset, PathBuf), Dat
     let json_path = find_coco_json(path, split)?;
     let base = if path.is_dir() { path } else { json_path.parent().unwrap_or(Path::new(".")) };
     let name = rel(&json_path, base);
-    let dataset = parse_coco(&read_text(&json_path)?, &name)?;
     let json_dir = json_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     // where the images are: beside the JSON, in images/, or (COCO layout) in ../{val2017|train2017}/
     let stem = json_path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
@@ -221,6 +220,9 @@ fn load_coco(path: &Path, split: Option<&str>) -> Result<(Dataset, PathBuf), Dat
         roots.push(json_dir.join("images").join(s));
         roots.push(parent.join(s));
     }
+    // An image without width/height in the JSON: its size from the file.
+    let dims = |file_name: &str| roots.iter().find_map(|r| image_size(&r.join(file_name)).ok());
+    let dataset = parse_coco_with_dims(&read_text(&json_path)?, &name, &dims)?;
     let Some(first) = dataset.samples.first() else {
         return Ok((dataset, json_dir));
     };

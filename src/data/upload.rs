@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::{
-    BoxAnnotation, DataError, Dataset, SampleMeta, ValidationReport, parse_class_names, parse_coco,
+    BoxAnnotation, DataError, Dataset, SampleMeta, ValidationReport, parse_class_names, parse_coco_with_dims,
     parse_voc_with_dims, parse_yolo_with_report, voc_dataset,
 };
 
@@ -49,7 +49,8 @@ pub fn dataset_from_uploads(files: &[(String, String)], images: &[UploadedImage]
         files.iter().filter(|(n, _)| extension(n) == "txt" && !is_class_list(n)).collect();
 
     let mut dataset = if let Some((name, text)) = json.first() {
-        let mut d = parse_coco(text, name)?;
+        let dims = |file_name: &str| by_name.get(base_name(file_name)).map(|i| (i.width, i.height));
+        let mut d = parse_coco_with_dims(text, name, &dims)?;
         let mut kept = Vec::new();
         for mut s in d.samples.drain(..) {
             match by_name.get(base_name(&s.image)) {
