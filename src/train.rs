@@ -206,13 +206,7 @@ impl Trainer {
         }
 
         let mut grads = GradientsParams::from_grads(loss.total.backward(), model);
-        let grad_norm = global_grad_norm(model, &grads).await?;
-        if self.options.clip_max_norm > 0.0 {
-            let coef = self.options.clip_max_norm as f64 / (grad_norm + 1e-6);
-            if coef < 1.0 {
-                model.visit(&mut ScaleGrads { grads: &mut grads, factor: coef });
-            }
-        }
+        let grad_norm = clip_grad_global_norm(model, &mut grads, self.options.clip_max_norm as f64).await?;
         let (lr, lr_backbone) = self.options.learning_rates(self.epoch);
         let backbone = param_ids(&model.model.backbone);
         let model = self.model.take().expect("model present");
@@ -321,8 +315,22 @@ impl ModuleVisitor for SquaredNorm<'_> {
     }
 }
 
+/// `torch.nn.utils.clip_grad_norm_` over all gradients together (the official `--clip_max_norm`, not Burn's
+/// per-tensor clipping): when their global L2 norm exceeds `max_norm` (> 0), every gradient is multiplied by
+/// `max_norm / (norm + 1e-6)`. Returns the norm before clipping.
+pub async fn clip_grad_global_norm(model: &ConditionalDetr, grads: &mut GradientsParams, max_norm: f64) -> Result<f64, TrainError> {
+    let norm = global_grad_norm(model, grads).await?;
+    if max_norm > 0.0 {
+        let coef = max_norm / (norm + 1e-6);
+        if coef < 1.0 {
+            model.visit(&mut ScaleGrads { grads, factor: coef });
+        }
+    }
+    Ok(norm)
+}
+
 /// L2 norm of all gradients together (one read-back).
-async fn global_grad_norm(model: &ConditionalDetr, grads: &GradientsParams) -> Result<f64, TrainError> {
+pub async fn global_grad_norm(model: &ConditionalDetr, grads: &GradientsParams) -> Result<f64, TrainError> {
     let mut visitor = SquaredNorm { grads, sum: None };
     model.visit(&mut visitor);
     let Some(sum) = visitor.sum else { return Ok(0.0) };

@@ -146,3 +146,70 @@ fn label_plans() {
     assert_eq!(plan_labels_with_ids(&names(&["cat", "dog"]), &[2, 3], &placeholders), LabelPlan::NewHead);
     assert_eq!(plan_labels_with_ids(&names(&["cat"]), &[-1], &placeholders), LabelPlan::NewHead);
 }
+
+/// Gradient clipping by the global norm (official `clip_max_norm` 0.1): the norm before clipping is the
+/// reference's, after clipping it is 0.1, and every gradient is scaled by the same factor.
+#[test]
+fn gradients_are_clipped_by_their_global_norm() {
+    use burn::optim::GradientsParams;
+    use cdetr::criterion::SetCriterion;
+    use cdetr::train::{clip_grad_global_norm, global_grad_norm};
+    let options = TrainOptions { dropout: 0.0, ..TrainOptions::default() };
+    let trainer = trainer(options);
+    let model = trainer.model();
+    let (batch, targets) = fixture_batch();
+    let device = trainer.device();
+    let pixel_values = Tensor::<4>::from_data(TensorData::new(batch.pixel_values.clone(), [2, 3, batch.height, batch.width]), &device);
+    let mask = PixelMask { batch: 2, height: batch.height, width: batch.width, data: batch.pixel_mask.clone() };
+    let out = model.forward(pixel_values, &mask, ForwardOptions { aux: true, attention_maps: false });
+    let loss = pollster::block_on(SetCriterion::default().loss(&out, &targets)).unwrap();
+    let grads = loss.total.backward();
+    let probe = model.class_labels_classifier.weight.clone();
+    let before: Vec<f32> = probe.val().grad(&grads).unwrap().into_data().convert::<f32>().try_to_vec().unwrap();
+    let mut params = GradientsParams::from_grads(grads, model);
+
+    let norm = pollster::block_on(clip_grad_global_norm(model, &mut params, 0.1)).unwrap();
+    let want = fixture_json()["loss_official_semantics"]["grad_global_norm (of total_official_weights)"].as_f64().unwrap();
+    assert!((norm - want).abs() <= 1e-4 * want, "norm before clipping {norm} vs reference {want}");
+    assert!(norm > 0.1, "the fixture's gradients are large enough to be clipped");
+    let after_norm = pollster::block_on(global_grad_norm(model, &params)).unwrap();
+    assert!((after_norm - 0.1).abs() < 1e-6, "norm after clipping {after_norm}");
+    let after: Vec<f32> = params.get::<2>(probe.id).unwrap().into_data().convert::<f32>().try_to_vec().unwrap();
+    let coef = 0.1 / (norm + 1e-6);
+    for (a, b) in after.iter().zip(&before) {
+        assert!((*a as f64 - *b as f64 * coef).abs() <= 1e-6 * (b.abs() as f64 * coef).max(1e-12), "{a} vs {b} × {coef}");
+    }
+    // Below the limit nothing changes.
+    let unchanged = pollster::block_on(clip_grad_global_norm(model, &mut params, 1.0)).unwrap();
+    assert!((unchanged - 0.1).abs() < 1e-6);
+}
+
+/// StepLR (official `lr_drop`): both learning rates fall tenfold every `lr_drop` epochs.
+#[test]
+fn step_lr_schedule() {
+    let options = TrainOptions { lr: 1e-4, lr_backbone: 1e-5, lr_drop: 2, ..TrainOptions::default() };
+    let rates: Vec<(f64, f64)> = (0..5).map(|e| options.learning_rates(e)).collect();
+    let want = [(1e-4, 1e-5), (1e-4, 1e-5), (1e-5, 1e-6), (1e-5, 1e-6), (1e-6, 1e-7)];
+    for ((lr, lb), (wl, wb)) in rates.iter().zip(want) {
+        assert!((lr - wl).abs() < 1e-18 && (lb - wb).abs() < 1e-18, "{rates:?}");
+    }
+    assert_eq!(TrainOptions { lr_drop: 0, ..options }.learning_rates(100), (1e-4, 1e-5));
+}
+
+/// `--freeze-backbone`: a training step leaves every backbone weight as it was and changes the rest.
+#[test]
+fn frozen_backbone_does_not_move() {
+    let mut t = trainer(TrainOptions { freeze_backbone: true, dropout: 0.0, lr: 1e-3, lr_backbone: 1e-3, ..TrainOptions::default() });
+    let read = |t: &Trainer| {
+        let m = t.model();
+        let conv: Vec<f32> = m.model.backbone.layer4[0].conv2.weight.val().into_data().convert::<f32>().try_to_vec().unwrap();
+        let head: Vec<f32> = m.class_labels_classifier.weight.val().into_data().convert::<f32>().try_to_vec().unwrap();
+        (conv, head)
+    };
+    let (conv0, head0) = read(&t);
+    let (batch, targets) = fixture_batch();
+    pollster::block_on(t.train_step(&batch, &targets)).unwrap();
+    let (conv1, head1) = read(&t);
+    assert_eq!(conv0, conv1, "a frozen backbone weight changed");
+    assert_ne!(head0, head1, "the class head did not train");
+}
