@@ -364,14 +364,24 @@ fn train_first_line_matches(fx: &str, tag: &str) -> (PathBuf, PathBuf) {
 #[test]
 fn train_resumes_from_its_checkpoint() {
     let (annotations, out_dir) = train_first_line_matches("tiny", "resume");
+    // A run stopped after the checkpoint of epoch 2 but in the middle of epoch 3 left a line for step 2:
+    // resuming redoes that step and keeps one line per step.
+    let metrics = out_dir.join("metrics.jsonl");
+    let mut text = std::fs::read_to_string(&metrics).unwrap();
+    text.push_str("{\"step\": 2, \"epoch\": 2, \"loss\": 1.0}\n");
+    std::fs::write(&metrics, text).unwrap();
     let out = cdetr(&[
         "train", "--data", s(&annotations), "--weights", s(&tiny("model.safetensors")), "--config", s(&tiny("config.json")),
         "--lr", "0", "--augment", "none", "--dropout", "0", "--no-shuffle", "--resize", "none",
         "--batch-size", "2", "--epochs", "3", "--output", s(&out_dir), "--resume",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let n = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap().lines().count();
-    assert_eq!(n, 3, "resumed for one more epoch");
+    let steps: Vec<u64> = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, vec![0, 1, 2], "resumed for one more epoch, one line per step");
 }
 
 /// `cdetr eval` on a COCO file with crowd regions, segmentation-style `area`s and a zero-area box equals

@@ -204,6 +204,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
     );
 
     let metrics_path = args.output.join("metrics.jsonl");
+    if args.resume && metrics_path.exists() {
+        // Steps after the checkpoint (a run stopped mid-epoch) are redone: drop their lines first.
+        let text = std::fs::read_to_string(&metrics_path).with_context(|| format!("{}: cannot read", metrics_path.display()))?;
+        let kept: String = text
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v["step"].as_u64())
+                    .is_some_and(|step| (step as usize) < trainer.step)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        write_atomically(&metrics_path, kept.as_bytes())?;
+    }
     let mut metrics = std::fs::OpenOptions::new()
         .create(true)
         .append(args.resume)
