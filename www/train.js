@@ -429,7 +429,13 @@ export function initTraining(app) {
   ui.export.addEventListener('click', () => exportModel());
   ui.reset.addEventListener('click', () => reset());
   app.on('model', render);
-  app.on('dataset', render);
+  app.on('dataset', () => {
+    render();
+    // The worker trains on the images it was given at the start.
+    if (T.status === 'running' || T.status === 'preparing') {
+      app.notify({ level: 'info', id: 'dataset-while-training', title: 'Dataset changed during fine-tuning', text: 'The running fine-tuning keeps the images it started with; pause and resume to train on the changed dataset.' });
+    }
+  });
   app.on('restarted', () => {
     T.session = null;
     if (T.status === 'running' || T.status === 'pausing' || T.status === 'preparing') T.status = 'paused';
