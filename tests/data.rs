@@ -791,6 +791,11 @@ fn coco_without_image_sizes_reads_them_from_the_images() {
     std::fs::write(&json, &text).unwrap();
     let (back, _) = load_dataset(&json, None).unwrap();
     assert_eq!(training_view(&back.samples), d.samples);
+    // A model config beside the annotations (of any name) does not make the folder ambiguous.
+    std::fs::rename(&json, dir.join("shapes_train.json")).unwrap();
+    std::fs::write(dir.join("config.json"), r#"{"d_model": 32, "id2label": {"0": "a"}}"#).unwrap();
+    let (back, _) = load_dataset(&dir, None).unwrap();
+    assert_eq!(back.samples.len(), 3);
     let err = parse_coco(&text, "nosize.json").unwrap_err().to_string();
     assert!(err.contains("nosize.json") && err.contains("images[0].width"), "{err}");
 }

@@ -138,6 +138,16 @@ pub fn detect_format(path: &Path, split: Option<&str>) -> Result<DataFormat, Dat
 // COCO
 // ---------------------------------------------------------------------------------------------------------
 
+/// Whether a JSON file has COCO's `images` and `annotations` keys (files over 64 MiB are taken to be COCO
+/// without reading them).
+fn looks_like_coco(path: &Path) -> bool {
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() > 64 << 20 => true,
+        Ok(_) => std::fs::read_to_string(path).is_ok_and(|t| t.contains("\"images\"") && t.contains("\"annotations\"")),
+        Err(_) => false,
+    }
+}
+
 fn find_coco_json(dir: &Path, split: Option<&str>) -> Result<PathBuf, DataError> {
     if dir.is_file() {
         return Ok(dir.to_path_buf());
@@ -178,6 +188,13 @@ fn find_coco_json(dir: &Path, split: Option<&str>) -> Result<PathBuf, DataError>
             .collect();
         if preferred.len() == 1 {
             candidates = preferred;
+        }
+    }
+    if candidates.len() > 1 {
+        // Other JSON beside the annotations (a model's config.json, metrics): only COCO files count.
+        let coco: Vec<PathBuf> = candidates.iter().filter(|p| looks_like_coco(p)).cloned().collect();
+        if !coco.is_empty() {
+            candidates = coco;
         }
     }
     match candidates.len() {
