@@ -787,5 +787,6 @@ for (const r of results) console.log(`${r.ok ? 'PASS' : 'FAIL'}  ${r.id.padEnd(9
 if (fatal) console.log(`ERROR  ${fatal.stack || fatal.message}`);
 const failed = results.filter((r) => !r.ok).length;
 console.log(`${results.length - failed}/${results.length} passed in ${total.toFixed(1)} s; artefacts in ${path.relative(process.cwd(), OUT) || OUT}`);
+console.log(`e2e: ${results.length - failed} passed, ${failed + (fatal ? 1 : 0)} failed`);
 fs.writeFileSync(path.join(OUT, 'summary.json'), JSON.stringify({ total, results, fatal: fatal?.message ?? null }, null, 2));
 process.exit(failed || fatal || !results.length ? 1 : 0);
