@@ -450,7 +450,7 @@ pub fn apply_checkpoint(model: &mut ConditionalDetr, checkpoint: &Checkpoint) ->
     let result = model.apply(packs, None, Some(Box::new(PyTorchToBurnAdapter)), false);
     let missing: Vec<String> = result.missing.iter().map(|(p, _)| to_hf_display(p)).collect();
     let unused: Vec<String> = result.unused.iter().map(|p| module_path_to_hf(p)).collect();
-    let errors: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
+    let errors: Vec<String> = result.errors.iter().map(|e| describe_apply_error(e, checkpoint)).collect();
     if missing.is_empty() && unused.is_empty() && errors.is_empty() {
         return Ok(());
     }
@@ -465,6 +465,26 @@ pub fn apply_checkpoint(model: &mut ConditionalDetr, checkpoint: &Checkpoint) ->
         parts.push(format!("{} mis-shaped keys: {}", errors.len(), list(&errors)));
     }
     Err(WeightsError::Mismatch { file: checkpoint.source.clone(), message: parts.join("; ") })
+}
+
+/// A mis-shaped (or otherwise refused) tensor under its checkpoint name, with both shapes in the file's
+/// (PyTorch) layout: `name (file [a, b], model [c, d])`.
+fn describe_apply_error(error: &burn::store::ApplyError, checkpoint: &Checkpoint) -> String {
+    match error {
+        burn::store::ApplyError::ShapeMismatch { path, expected, found } => {
+            let name = to_hf_display(path);
+            let found = found.to_vec();
+            let file_shape = checkpoint.shape(&name).map(<[usize]>::to_vec).unwrap_or_else(|| found.clone());
+            // A linear weight is stored [out, in] in the file and [in, out] in Burn: show the file's layout.
+            let transposed = file_shape.len() == 2 && found.len() == 2 && file_shape != found;
+            let mut model_shape = expected.to_vec();
+            if transposed {
+                model_shape.reverse();
+            }
+            format!("{name} (file {file_shape:?}, model {model_shape:?})")
+        }
+        other => other.to_string(),
+    }
 }
 
 fn to_hf_display(path: &str) -> String {

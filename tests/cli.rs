@@ -260,6 +260,12 @@ fn bad_inputs_fail_with_one_clear_line() {
     std::fs::write(&wrong_labels, cfg.to_string()).unwrap();
     let out = detect(&images[0], &weights, Some(&wrong_labels));
     assert_clean_failure(&out, "class_labels_classifier");
+    // Mis-shaped keys are named as in the file, with both shapes in the file's (PyTorch) layout.
+    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    cfg["decoder_ffn_dim"] = serde_json::json!(80);
+    let wrong_ffn = dir.join("ffn.json");
+    std::fs::write(&wrong_ffn, cfg.to_string()).unwrap();
+    assert_clean_failure(&detect(&images[0], &weights, Some(&wrong_ffn)), "model.decoder.layers.0.fc1.weight (file [64, 32], model [80, 32])");
     let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     cfg["decoder_layers"] = serde_json::json!(3);
     let wrong_layers = dir.join("layers.json");

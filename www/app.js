@@ -424,8 +424,8 @@ async function loadModelFiles(files) {
 
 /** The gist of a weights/config mismatch from the engine's message (the full text goes under details). */
 function explainLoadError(message) {
-  const shape = message.match(/(\d+) mis-shaped keys?: Shape mismatch for '([^']+)': expected Shape \{ dims: \[([^\]]*)\] \}, found Shape \{ dims: \[([^\]]*)\] \}/);
-  if (shape) return `The weights do not fit the configuration: ${shape[1]} tensors have other shapes than the config describes (e.g. ${shape[2]} is [${shape[4]}] in the file, the config expects [${shape[3]}]).`;
+  const shape = message.match(/(\d+) mis-shaped keys?: ([^\s(,]+) \(file \[([^\]]*)\], model \[([^\]]*)\]\)/);
+  if (shape) return `The weights do not fit the configuration: ${shape[1]} tensors have other shapes than the config describes (e.g. ${shape[2]} is [${shape[3]}] in the file, the config expects [${shape[4]}]).`;
   const missing = message.match(/missing keys?: ([^\s,(]+)/);
   if (missing) return `The weights do not fit the configuration: the file lacks tensors the config needs (e.g. ${missing[1]}).`;
   return `${message.replace(/\.$/, '')}.`;
