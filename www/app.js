@@ -545,6 +545,11 @@ async function main() {
   app.emit('ready', {});
   showStorage();
   setInterval(showStorage, 30_000);
+  // What the user adds shows up in the storage read-out at once (the browser's estimate lags a little).
+  let storageTimer = null;
+  const soon = () => { clearTimeout(storageTimer); storageTimer = setTimeout(showStorage, 1500); };
+  app.on('dataset', soon);
+  app.on('training', soon);
   if (params.has('bench')) app.bench.auto();
 }
 
