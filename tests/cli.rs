@@ -156,6 +156,8 @@ fn detect_accepts_every_checkpoint_format_and_convert_round_trips() {
     assert!(!reference[0]["detections"].as_array().unwrap().is_empty());
     assert_eq!(run(&tiny("official_checkpoint.pth"), true), reference);
     assert_eq!(run(&tiny("official_model.safetensors"), true), reference);
+    // A checkpoint as the official main.py writes it while training (optimizer, scheduler, epoch, args).
+    assert_eq!(run(&tiny("official_training_checkpoint.pth"), true), reference);
 
     // Burnpack (config embedded: no --config needed), f32 exactly and f16 approximately.
     let bpk = dir.join("tiny.bpk");
