@@ -582,6 +582,7 @@ async function badFilesScenario(page, notes) {
 async function formatsScenario(page, notes) {
   const tmp = path.join(OUT, 'formats');
   fs.mkdirSync(tmp, { recursive: true });
+  if (!(await page.evaluate(() => cdetrApp.state.model))) await loadTinyModel(page);
   await page.click('#tab-btn-train');
   const count = () => page.evaluate(() => cdetrApp.state.dataset.images.length);
   const clear = () => page.evaluate(() => document.querySelectorAll('#messages .msg').forEach((m) => m.remove()));
@@ -634,6 +635,18 @@ async function formatsScenario(page, notes) {
   notes.push(`YOLO without classes.txt: “${noList.slice(0, 160)}”`);
   notes.push(`truncated COCO: “${badJson.slice(0, 160)}”`);
   await shot(page, 'j-bad-annotations', notes);
+
+  // “Add to dataset” on the analysed frame: it joins the dataset and opens in the box editor.
+  await page.click('#tab-btn-detect');
+  await page.setInputFiles('#image-file', path.join(FIX, 'images/coffee.png'));
+  await until(page, () => cdetrApp.state.detect.frame?.name === 'coffee' && cdetrApp.lastResult?.detections.length > 0, null, 60_000, 'a detection on coffee.png');
+  n0 = await count();
+  await page.click('#snap-dataset');
+  await until(page, (n) => cdetrApp.state.dataset.images.length === n + 1 && !document.querySelector('#tab-train').hidden, n0, 30_000, 'the frame to join the dataset');
+  const added = await page.evaluate(() => cdetrApp.state.dataset.images.at(-1));
+  const editing = await page.textContent('#editor-name');
+  assert(editing.startsWith(added.name), `the editor shows ${editing}, the new image is ${added.name}`);
+  notes.push(`“Add to dataset”: ${added.name} (${added.width}×${added.height}) added and opened in the editor`);
 
   // A file with a weights extension that holds no model: a message, the current model stays.
   const fakeModel = path.join(tmp, 'weights.safetensors');
