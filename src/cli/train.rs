@@ -126,16 +126,7 @@ pub fn load_data(path: &Path, format: Option<DataFormat>, split: Option<&str>) -
         }
         images.push(image);
         boxes.push(s.annotations.clone());
-        eval.push(s.eval_annotations.clone().unwrap_or_else(|| {
-            s.annotations
-                .iter()
-                .map(|a| {
-                    let [x0, y0, x1, y1] = a.bbox.map(f64::from);
-                    let (w, h) = (x1 - x0, y1 - y0);
-                    cdetr::data::EvalAnnotation { class_id: a.class_id, bbox_xywh: [x0, y0, w, h], area: w * h, iscrowd: false }
-                })
-                .collect()
-        }));
+        eval.push(s.evaluation_annotations());
     }
     if !size_mismatches.is_empty() {
         // As the official loader, the decoded image's size is the one that counts (boxes are normalised by it).

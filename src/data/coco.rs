@@ -4,8 +4,9 @@
 //! images are taken in ascending `id` order, `bbox` is `[x, y, w, h]` in pixels and becomes
 //! `[x, y, x + w, y + h]` clipped to the image, boxes without area are removed and `iscrowd = 1` annotations are
 //! skipped (each sample also keeps every annotation as written, crowd ones included, for evaluation: see
-//! [`SampleMeta::eval_annotations`]). Unlike the official repo (which keeps raw COCO ids as class indices, 91 classes) the class index is
-//! the position of the category in the category list sorted by id; [`Dataset::category_ids`] maps it back.
+//! [`SampleMeta::eval_annotations`]). Unlike the official repo (which keeps raw COCO ids as class indices,
+//! 91 classes) the class index is the position of the category in the category list sorted by id;
+//! [`Dataset::category_ids`] maps it back.
 //! Only `images`, `annotations` and `categories` are read; other keys (segmentation, info, ...) are ignored.
 
 use std::collections::HashMap;

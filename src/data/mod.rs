@@ -73,6 +73,24 @@ pub struct SampleMeta {
     pub eval_annotations: Option<Vec<EvalAnnotation>>,
 }
 
+impl SampleMeta {
+    /// The ground truth a COCO evaluator scores against: the file's own annotations where the format keeps
+    /// them ([`SampleMeta::eval_annotations`]), otherwise the validated boxes (`area` = box area, no crowd).
+    pub fn evaluation_annotations(&self) -> Vec<EvalAnnotation> {
+        if let Some(eval) = &self.eval_annotations {
+            return eval.clone();
+        }
+        self.annotations
+            .iter()
+            .map(|a| {
+                let [x0, y0, x1, y1] = a.bbox.map(f64::from);
+                let (w, h) = (x1 - x0, y1 - y0);
+                EvalAnnotation { class_id: a.class_id, bbox_xywh: [x0, y0, w, h], area: w * h, iscrowd: false }
+            })
+            .collect()
+    }
+}
+
 /// A labeled dataset: class names, samples and what validation changed or dropped.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Dataset {

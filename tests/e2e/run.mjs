@@ -372,25 +372,35 @@ async function hubScenario(url, notes) {
   }
 }
 
+/** Picks the three shipped BCCD images with their VOC XML in the dataset panel and waits for the import. */
+async function importBccd(page) {
+  const files = BCCD_NAMES.flatMap((n) => [path.join(BCCD, 'JPEGImages', `${n}.jpg`), path.join(BCCD, 'Annotations', `${n}.xml`)]);
+  await page.setInputFiles('#dataset-file', files);
+  await until(page, () => cdetrApp.state.dataset.images.length === 3, null, 60_000, 'the BCCD import');
+}
+
+/** Small, quick fine-tuning settings: one image per step, no augmentation, no automatic validation. */
+async function quickTraining(page, { maxSize, maxSteps, snapshotEvery }) {
+  await setValue(page, '#opt-batch', 1);
+  await setValue(page, '#opt-max-size', maxSize);
+  await page.uncheck('#opt-augment');
+  await page.uncheck('#opt-eval-epoch');
+  await setValue(page, '#opt-max-steps', maxSteps);
+  await setValue(page, '#opt-snapshot-every', snapshotEvery);
+}
+
 /** d: fine-tuning on BCCD, loss goes down, reload resumes, export loads in the CLI. */
 async function fineTuneScenario(page, url, notes) {
   if (!page.url().startsWith(url)) await openApp(page, url);
   if (!(await page.evaluate(() => cdetrApp.state.model))) await loadTinyModel(page);
   await page.click('#tab-btn-train');
-  const files = BCCD_NAMES.flatMap((n) => [path.join(BCCD, 'JPEGImages', `${n}.jpg`), path.join(BCCD, 'Annotations', `${n}.xml`)]);
-  await page.setInputFiles('#dataset-file', files);
-  await until(page, () => cdetrApp.state.dataset.images.length === 3, null, 60_000, 'the BCCD import');
+  await importBccd(page);
   const ds = await page.evaluate(() => ({ classes: cdetrApp.state.dataset.classes, boxes: cdetrApp.state.dataset.images.map((r) => r.boxes.length), split: cdetrApp.state.dataset.images.map((r) => r.split) }));
   notes.push(`imported 3 images, classes ${ds.classes.join('/')}, boxes ${ds.boxes.join('+')}, split ${ds.split.join('/')}`);
   assert(ds.classes.length === 3, `classes ${ds.classes}`);
   // Small and quick: no augmentation, one image per step, 160 px.
   await setValue(page, '#opt-lr', 0.001);
-  await setValue(page, '#opt-batch', 1);
-  await setValue(page, '#opt-max-size', 160);
-  await page.uncheck('#opt-augment');
-  await page.uncheck('#opt-eval-epoch');
-  await setValue(page, '#opt-max-steps', 12);
-  await setValue(page, '#opt-snapshot-every', 6);
+  await quickTraining(page, { maxSize: 160, maxSteps: 12, snapshotEvery: 6 });
   await shot(page, 'd-dataset', notes);
   const t0 = Date.now();
   await page.click('#train-start');
@@ -669,15 +679,8 @@ async function gpuTrainScenario(page, url, notes) {
   if (!(await page.evaluate(() => cdetrApp.state.model))) await loadTinyModel(page);
   assert((await page.evaluate(() => cdetrApp.state.engine.backend)) === 'webgpu', 'not on WebGPU');
   await page.click('#tab-btn-train');
-  const files = BCCD_NAMES.flatMap((n) => [path.join(BCCD, 'JPEGImages', `${n}.jpg`), path.join(BCCD, 'Annotations', `${n}.xml`)]);
-  await page.setInputFiles('#dataset-file', files);
-  await until(page, () => cdetrApp.state.dataset.images.length === 3, null, 60_000, 'the BCCD import');
-  await setValue(page, '#opt-batch', 1);
-  await setValue(page, '#opt-max-size', 96);
-  await page.uncheck('#opt-augment');
-  await page.uncheck('#opt-eval-epoch');
-  await setValue(page, '#opt-max-steps', 2);
-  await setValue(page, '#opt-snapshot-every', 2);
+  await importBccd(page);
+  await quickTraining(page, { maxSize: 96, maxSteps: 2, snapshotEvery: 2 });
   const t0 = Date.now();
   await page.click('#train-start');
   await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.step === 2 && cdetrApp.state.training.snapshotStep === 2, null, 240_000, '2 training steps on WebGPU');
