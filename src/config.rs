@@ -82,11 +82,7 @@ impl Default for ConditionalDetrConfig {
             use_timm_backbone: true,
             num_channels: 3,
             position_embedding_type: "sine".into(),
-            id2label: COCO_ID2LABEL
-                .iter()
-                .enumerate()
-                .map(|(i, name)| (i.to_string(), (*name).to_string()))
-                .collect(),
+            id2label: COCO_ID2LABEL.iter().enumerate().map(|(i, name)| (i.to_string(), (*name).to_string())).collect(),
             class_cost: 2.0,
             bbox_cost: 5.0,
             giou_cost: 2.0,
@@ -103,10 +99,8 @@ impl Default for ConditionalDetrConfig {
 impl ConditionalDetrConfig {
     /// Parses and validates a `config.json`; `source_name` names the file in errors.
     pub fn from_json(text: &str, source_name: &str) -> Result<Self, ConfigError> {
-        let config: Self = serde_json::from_str(text).map_err(|e| ConfigError::Parse {
-            source_name: source_name.to_string(),
-            message: e.to_string(),
-        })?;
+        let config: Self = serde_json::from_str(text)
+            .map_err(|e| ConfigError::Parse { source_name: source_name.to_string(), message: e.to_string() })?;
         config.validate(source_name)?;
         Ok(config)
     }
@@ -115,16 +109,11 @@ impl ConditionalDetrConfig {
     pub fn to_json(&self) -> String {
         let mut value = serde_json::to_value(self).expect("config serialises");
         let map = value.as_object_mut().expect("config is an object");
-        let label2id: serde_json::Map<String, serde_json::Value> = self
-            .labels()
-            .into_iter()
-            .enumerate()
-            .map(|(i, name)| (name, serde_json::Value::from(i)))
-            .collect();
+        let label2id: serde_json::Map<String, serde_json::Value> =
+            self.labels().into_iter().enumerate().map(|(i, name)| (name, serde_json::Value::from(i))).collect();
         map.insert("label2id".into(), label2id.into());
         map.entry("model_type").or_insert("conditional_detr".into());
-        map.entry("architectures")
-            .or_insert(serde_json::json!(["ConditionalDetrForObjectDetection"]));
+        map.entry("architectures").or_insert(serde_json::json!(["ConditionalDetrForObjectDetection"]));
         map.insert("num_hidden_layers".into(), self.encoder_layers.into());
         // The weights come with the checkpoint: transformers must not fetch an ImageNet backbone.
         map.insert("use_pretrained_backbone".into(), false.into());
@@ -138,27 +127,18 @@ impl ConditionalDetrConfig {
 
     /// Class names by index.
     pub fn labels(&self) -> Vec<String> {
-        (0..self.num_labels())
-            .map(|i| self.id2label.get(&i.to_string()).cloned().unwrap_or_default())
-            .collect()
+        (0..self.num_labels()).map(|i| self.id2label.get(&i.to_string()).cloned().unwrap_or_default()).collect()
     }
 
     /// Replaces the label set (fine-tuning to new classes).
     pub fn set_labels(&mut self, names: &[String]) {
-        self.id2label = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (i.to_string(), n.clone()))
-            .collect();
+        self.id2label = names.iter().enumerate().map(|(i, n)| (i.to_string(), n.clone())).collect();
         self.extra.remove("label2id");
     }
 
     /// Checks everything the model relies on and names the offending field.
     pub fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            source_name: source_name.to_string(),
-            message,
-        };
+        let invalid = |message: String| ConfigError::Invalid { source_name: source_name.to_string(), message };
         let positive = [
             ("d_model", self.d_model),
             ("encoder_attention_heads", self.encoder_attention_heads),
@@ -194,10 +174,7 @@ impl ConditionalDetrConfig {
             ("decoder_attention_heads", self.decoder_attention_heads),
         ] {
             if self.d_model % heads != 0 {
-                return Err(invalid(format!(
-                    "`d_model` ({}) is not divisible by `{name}` ({heads})",
-                    self.d_model
-                )));
+                return Err(invalid(format!("`d_model` ({}) is not divisible by `{name}` ({heads})", self.d_model)));
             }
         }
         if self.d_model % 2 != 0 {

@@ -134,7 +134,8 @@ impl SetCriterion {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let (ce, l1, giou) = self.layer_losses(head, targets, &matching, num_boxes);
-            let weighted = ce.clone() * self.weights.ce + l1.clone() * self.weights.bbox + giou.clone() * self.weights.giou;
+            let weighted =
+                ce.clone() * self.weights.ce + l1.clone() * self.weights.bbox + giou.clone() * self.weights.giou;
             total = Some(match total {
                 Some(t) => t + weighted,
                 None => weighted,

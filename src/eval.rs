@@ -61,8 +61,7 @@ pub const NUM_RECALL_THRESHOLDS: usize = 101;
 /// `params.maxDets`.
 pub const MAX_DETS: [usize; 3] = [1, 10, 100];
 /// `params.areaRng`: all, small, medium, large (both ends inclusive).
-pub const AREA_RANGES: [[f64; 2]; 4] =
-    [[0.0, 1e10], [0.0, 1024.0], [1024.0, 9216.0], [9216.0, 1e10]];
+pub const AREA_RANGES: [[f64; 2]; 4] = [[0.0, 1e10], [0.0, 1024.0], [1024.0, 9216.0], [9216.0, 1e10]];
 /// `params.areaRngLbl`.
 pub const AREA_LABELS: [&str; 4] = ["all", "small", "medium", "large"];
 
@@ -266,11 +265,7 @@ fn pairwise_sum(a: &[f64]) -> f64 {
 /// `np.mean(s[s > -1])`, or `-1` when nothing is left.
 fn mean_of_valid(values: impl Iterator<Item = f64>) -> f64 {
     let valid: Vec<f64> = values.filter(|&v| v > -1.0).collect();
-    if valid.is_empty() {
-        -1.0
-    } else {
-        pairwise_sum(&valid) / valid.len() as f64
-    }
+    if valid.is_empty() { -1.0 } else { pairwise_sum(&valid) / valid.len() as f64 }
 }
 
 /// Descending by score; ties compare equal (the sorts using it are stable, like numpy's
@@ -315,10 +310,7 @@ fn evaluate_image(gts: &[&GroundTruth], dets: &[&Detection], iou_thrs: &[f64; T]
 
     let areas = std::array::from_fn(|a| {
         let [lo, hi] = AREA_RANGES[a];
-        let ignore: Vec<bool> = gts
-            .iter()
-            .map(|g| g.iscrowd || g.area < lo || g.area > hi)
-            .collect();
+        let ignore: Vec<bool> = gts.iter().map(|g| g.iscrowd || g.area < lo || g.area > hi).collect();
         // Stable sort: regular ground truths first, ignored ones last.
         let mut order: Vec<usize> = (0..ng).collect();
         order.sort_by_key(|&g| ignore[g]);
@@ -368,17 +360,10 @@ fn evaluate_image(gts: &[&GroundTruth], dets: &[&Detection], iou_thrs: &[f64; T]
                 }
             }
         }
-        AreaEval {
-            matched,
-            ignored,
-            num_positive: gt_ig.iter().filter(|&&x| !x).count(),
-        }
+        AreaEval { matched, ignored, num_positive: gt_ig.iter().filter(|&&x| !x).count() }
     });
 
-    ImageEval {
-        scores: dets.iter().map(|d| d.score).collect(),
-        areas,
-    }
+    ImageEval { scores: dets.iter().map(|d| d.score).collect(), areas }
 }
 
 /// The accumulated evaluation (`COCOeval.eval` after `accumulate()`): precision and recall for
@@ -437,14 +422,11 @@ impl Evaluation {
         if ap {
             mean_of_valid(ts.flat_map(move |t| {
                 (0..R).flat_map(move |r| {
-                    (0..k_len)
-                        .map(move |k| self.precision[(((t * R + r) * k_len + k) * A + a) * M + m])
+                    (0..k_len).map(move |k| self.precision[(((t * R + r) * k_len + k) * A + a) * M + m])
                 })
             }))
         } else {
-            mean_of_valid(ts.flat_map(move |t| {
-                (0..k_len).map(move |k| self.recall[((t * k_len + k) * A + a) * M + m])
-            }))
+            mean_of_valid(ts.flat_map(move |t| (0..k_len).map(move |k| self.recall[((t * k_len + k) * A + a) * M + m])))
         }
     }
 
@@ -476,9 +458,9 @@ impl Evaluation {
             return None;
         }
         let k_len = self.k_len();
-        Some(mean_of_valid((0..T).flat_map(move |t| {
-            (0..R).map(move |r| self.precision[(((t * R + r) * k_len + k) * A) * M + 2])
-        })))
+        Some(mean_of_valid(
+            (0..T).flat_map(move |t| (0..R).map(move |r| self.precision[(((t * R + r) * k_len + k) * A) * M + 2])),
+        ))
     }
 }
 
@@ -520,10 +502,7 @@ pub fn evaluate_detailed(
             return Err(EvalError::NonFiniteGroundTruth { index });
         }
         let Ok(i) = imgs.binary_search(&g.image_id) else {
-            return Err(EvalError::UnknownGroundTruthImage {
-                index,
-                image_id: g.image_id,
-            });
+            return Err(EvalError::UnknownGroundTruthImage { index, image_id: g.image_id });
         };
         if let Ok(k) = cats.binary_search(&g.category_id) {
             gt_keys.push((k, i, index));
@@ -535,10 +514,7 @@ pub fn evaluate_detailed(
             return Err(EvalError::NonFiniteDetection { index });
         }
         let Ok(i) = imgs.binary_search(&d.image_id) else {
-            return Err(EvalError::UnknownDetectionImage {
-                index,
-                image_id: d.image_id,
-            });
+            return Err(EvalError::UnknownDetectionImage { index, image_id: d.image_id });
         };
         if let Ok(k) = cats.binary_search(&d.category_id) {
             dt_keys.push((k, i, index));
@@ -623,8 +599,7 @@ pub fn evaluate_detailed(
                         rc[j] = tpf / npig;
                         pr[j] = tpf / (fpf + tpf + f64::EPSILON);
                     }
-                    recall[((t * k_len + k) * A + a) * M + m] =
-                        if nd > 0 { rc[nd - 1] } else { 0.0 };
+                    recall[((t * k_len + k) * A + a) * M + m] = if nd > 0 { rc[nd - 1] } else { 0.0 };
                     for j in (1..nd).rev() {
                         if pr[j] > pr[j - 1] {
                             pr[j - 1] = pr[j];
@@ -641,12 +616,7 @@ pub fn evaluate_detailed(
         }
     }
 
-    Ok(Evaluation {
-        image_ids: imgs,
-        category_ids: cats,
-        precision,
-        recall,
-    })
+    Ok(Evaluation { image_ids: imgs, category_ids: cats, precision, recall })
 }
 
 #[cfg(test)]

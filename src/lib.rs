@@ -21,9 +21,9 @@ pub mod optim;
 pub mod postprocess;
 pub mod preprocess;
 pub mod train;
-pub mod weights;
 #[cfg(target_family = "wasm")]
 pub mod web;
+pub mod weights;
 
 pub use config::ConditionalDetrConfig;
 pub use model::{ConditionalDetr, DetrOutput, ForwardOptions};

@@ -122,11 +122,8 @@ pub fn linear_sum_assignment(costs: &[f32], rows: usize, cols: usize) -> Result<
     }
     let matrix = Matrix::from_vec(r, c, data).expect("r × c values");
     let (_, assignment) = kuhn_munkres_min(&matrix);
-    let mut pairs: Vec<(usize, usize)> = assignment
-        .into_iter()
-        .enumerate()
-        .map(|(i, j)| if transposed { (j, i) } else { (i, j) })
-        .collect();
+    let mut pairs: Vec<(usize, usize)> =
+        assignment.into_iter().enumerate().map(|(i, j)| if transposed { (j, i) } else { (i, j) }).collect();
     pairs.sort_unstable();
     Ok(pairs)
 }
@@ -142,10 +139,7 @@ pub fn match_image(
     let nq = boxes.len() / 4;
     let matrix = cost_matrix(logits, boxes, num_labels, target, costs)?;
     let pairs = linear_sum_assignment(&matrix, nq, target.labels.len())?;
-    Ok(Matching {
-        query_idx: pairs.iter().map(|p| p.0).collect(),
-        target_idx: pairs.iter().map(|p| p.1).collect(),
-    })
+    Ok(Matching { query_idx: pairs.iter().map(|p| p.0).collect(), target_idx: pairs.iter().map(|p| p.1).collect() })
 }
 
 #[cfg(test)]

@@ -110,7 +110,9 @@ impl AdamW {
         }
         let mut states = HashMap::new();
         for (id, (m, v)) in moments {
-            let (Some(m), Some(v)) = (m, v) else { return Err(corrupt(format!("incomplete moments of parameter {id}"))) };
+            let (Some(m), Some(v)) = (m, v) else {
+                return Err(corrupt(format!("incomplete moments of parameter {id}")));
+            };
             let time = meta["time"][id.to_string()].as_i64().unwrap_or(0) as i32;
             states.insert(ParamId::from(id), Moments { time, m, v });
         }
@@ -147,7 +149,8 @@ impl<F: Fn(ParamId) -> f64> ModuleMapper for Stepper<'_, F> {
         let m_hat = m.clone() / (1.0 - b1.powi(time));
         let v_hat = v.clone() / (1.0 - b2.powi(time));
         let update = m_hat / (v_hat.sqrt() + o.epsilon as f64);
-        let decayed = if o.weight_decay == 0.0 || lr == 0.0 { value } else { value * (1.0 - lr * o.weight_decay as f64) };
+        let decayed =
+            if o.weight_decay == 0.0 || lr == 0.0 { value } else { value * (1.0 - lr * o.weight_decay as f64) };
         let updated = if lr == 0.0 { decayed } else { decayed - update * lr };
         o.states.insert(id, Moments { time, m, v });
         let mut updated = Tensor::from_inner(updated.reshape(dims));

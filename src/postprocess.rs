@@ -103,14 +103,17 @@ pub fn post_process(
 
 /// Copies a forward pass's last-layer predictions to the host without blocking (works on WebGPU), in
 /// one transfer.
-pub async fn read_predictions(output: &crate::model::DetrOutput) -> Result<RawPredictions, burn::tensor::ExecutionError> {
+pub async fn read_predictions(
+    output: &crate::model::DetrOutput,
+) -> Result<RawPredictions, burn::tensor::ExecutionError> {
     use burn::tensor::Tensor;
     let [batch, num_queries, num_labels] = output.last.logits.dims();
     let flat = |t: &Tensor<3>| {
         let n: usize = t.dims().iter().product();
         t.clone().reshape([n])
     };
-    let all = Tensor::cat(vec![flat(&output.last.logits), flat(&output.last.pred_boxes), flat(&output.reference_points)], 0);
+    let all =
+        Tensor::cat(vec![flat(&output.last.logits), flat(&output.last.pred_boxes), flat(&output.reference_points)], 0);
     let values = all.into_data_async().await?.convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
     let (nl, nb) = (batch * num_queries * num_labels, batch * num_queries * 4);
     let part = |range: std::ops::Range<usize>| values.get(range).map(<[f32]>::to_vec).unwrap_or_default();

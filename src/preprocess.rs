@@ -33,7 +33,9 @@ pub enum PreprocessError {
     #[error("RGBA buffer of {width}x{height} must hold {expected} bytes, got {actual}")]
     BufferLength { width: u32, height: u32, expected: usize, actual: usize },
     /// A resize mode string that is neither `default`, `none` nor `SHORT,LONG`.
-    #[error("invalid resize mode {0:?}: expected \"default\", \"none\" or \"SHORTEST,LONGEST\" (1 to 8192 pixels, e.g. \"800,1333\")")]
+    #[error(
+        "invalid resize mode {0:?}: expected \"default\", \"none\" or \"SHORTEST,LONGEST\" (1 to 8192 pixels, e.g. \"800,1333\")"
+    )]
     ResizeMode(String),
 }
 

@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::module::ParamId;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::store::{ModuleSnapshot, bridge, burn_pack};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -191,7 +191,8 @@ impl Trainer {
             TensorData::new(batch.pixel_values.clone(), [batch.batch, 3, batch.height, batch.width]),
             &device,
         );
-        let mask = PixelMask { batch: batch.batch, height: batch.height, width: batch.width, data: batch.pixel_mask.clone() };
+        let mask =
+            PixelMask { batch: batch.batch, height: batch.height, width: batch.width, data: batch.pixel_mask.clone() };
         let output = model.forward(pixel_values, &mask, ForwardOptions { aux: true, attention_maps: false });
         let loss = self.criterion.loss(&output, targets).await?;
 
@@ -318,7 +319,11 @@ impl ModuleVisitor for SquaredNorm<'_> {
 /// `torch.nn.utils.clip_grad_norm_` over all gradients together (the official `--clip_max_norm`, not Burn's
 /// per-tensor clipping): when their global L2 norm exceeds `max_norm` (> 0), every gradient is multiplied by
 /// `max_norm / (norm + 1e-6)`. Returns the norm before clipping.
-pub async fn clip_grad_global_norm(model: &ConditionalDetr, grads: &mut GradientsParams, max_norm: f64) -> Result<f64, TrainError> {
+pub async fn clip_grad_global_norm(
+    model: &ConditionalDetr,
+    grads: &mut GradientsParams,
+    max_norm: f64,
+) -> Result<f64, TrainError> {
     let norm = global_grad_norm(model, grads).await?;
     if max_norm > 0.0 {
         let coef = max_norm / (norm + 1e-6);
@@ -365,7 +370,6 @@ impl ModuleVisitor for ScaleGrads<'_> {
     }
 }
 
-
 /// How a dataset's classes relate to a checkpoint's label set.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LabelPlan {
@@ -377,7 +381,8 @@ pub enum LabelPlan {
 
 /// Keeps the class head when every dataset class name is one of the model's (case-insensitive).
 pub fn plan_labels(dataset: &[String], model: &[String]) -> LabelPlan {
-    let find = |name: &String| model.iter().position(|m| m.eq_ignore_ascii_case(name) && !m.eq_ignore_ascii_case("N/A"));
+    let find =
+        |name: &String| model.iter().position(|m| m.eq_ignore_ascii_case(name) && !m.eq_ignore_ascii_case("N/A"));
     match dataset.iter().map(find).collect::<Option<Vec<usize>>>() {
         Some(map) => LabelPlan::Keep(map),
         None => LabelPlan::NewHead,
@@ -392,7 +397,8 @@ pub fn plan_labels_with_ids(dataset: &[String], category_ids: &[i64], model: &[S
         return LabelPlan::Keep(map);
     }
     let placeholders = model.iter().enumerate().all(|(i, m)| *m == format!("LABEL_{i}"));
-    let in_range = category_ids.len() == dataset.len() && category_ids.iter().all(|&id| id >= 0 && (id as usize) < model.len());
+    let in_range =
+        category_ids.len() == dataset.len() && category_ids.iter().all(|&id| id >= 0 && (id as usize) < model.len());
     if placeholders && in_range && !model.is_empty() {
         LabelPlan::Keep(category_ids.iter().map(|&id| id as usize).collect())
     } else {

@@ -80,8 +80,10 @@ pub fn parse_dataset(files: JsValue, images: JsValue) -> Result<JsValue, JsError
         samples: Vec<OutSample>,
         report: serde_json::Value,
     }
-    let files: Vec<File> = serde_wasm_bindgen::from_value(files).map_err(|e| js_err(format!("invalid file list: {e}")))?;
-    let images: Vec<Image> = serde_wasm_bindgen::from_value(images).map_err(|e| js_err(format!("invalid image list: {e}")))?;
+    let files: Vec<File> =
+        serde_wasm_bindgen::from_value(files).map_err(|e| js_err(format!("invalid file list: {e}")))?;
+    let images: Vec<Image> =
+        serde_wasm_bindgen::from_value(images).map_err(|e| js_err(format!("invalid image list: {e}")))?;
     let files: Vec<(String, String)> = files.into_iter().map(|f| (f.name, f.text)).collect();
     let images: Vec<UploadedImage> =
         images.into_iter().map(|i| UploadedImage { name: i.name, width: i.width, height: i.height }).collect();
@@ -203,7 +205,16 @@ struct JsTrainOptions {
 
 impl Default for JsTrainOptions {
     fn default() -> Self {
-        Self { lr: 1e-4, lr_backbone: 1e-5, batch_size: 2, max_size: 512, augment: true, freeze_backbone: false, dropout: 0.1, seed: 0 }
+        Self {
+            lr: 1e-4,
+            lr_backbone: 1e-5,
+            batch_size: 2,
+            max_size: 512,
+            augment: true,
+            freeze_backbone: false,
+            dropout: 0.1,
+            seed: 0,
+        }
     }
 }
 
@@ -235,7 +246,9 @@ impl Engine {
         let (device, backend, fallback_reason) = if prefer_gpu {
             match Device::wgpu_options().init_async().await {
                 Ok(device) => (device, "webgpu".to_string(), None),
-                Err(e) => (Device::flex(), "cpu".to_string(), Some(format!("WebGPU is unavailable ({e}); using the CPU"))),
+                Err(e) => {
+                    (Device::flex(), "cpu".to_string(), Some(format!("WebGPU is unavailable ({e}); using the CPU")))
+                }
             }
         } else {
             (Device::flex(), "cpu".to_string(), Some("CPU backend requested".to_string()))
@@ -258,7 +271,12 @@ impl Engine {
     /// Loads a checkpoint (HF safetensors, official-name safetensors, or Burnpack) with an optional
     /// `config.json`; returns the model's description.
     #[wasm_bindgen(js_name = loadModel)]
-    pub fn load_model(&mut self, weights: Vec<u8>, config_json: Option<String>, name: String) -> Result<JsValue, JsError> {
+    pub fn load_model(
+        &mut self,
+        weights: Vec<u8>,
+        config_json: Option<String>,
+        name: String,
+    ) -> Result<JsValue, JsError> {
         let checkpoint = read_checkpoint_bytes(weights, &name).map_err(js_err)?;
         let config = match config_json {
             Some(text) => ConditionalDetrConfig::from_json(&text, "config.json").map_err(js_err)?,
@@ -283,7 +301,13 @@ impl Engine {
     }
 
     /// Detects objects in an RGBA frame; `options`: `{threshold, topK, shortestEdge, longestEdge, attention}`.
-    pub async fn detect(&mut self, rgba: Vec<u8>, width: u32, height: u32, options: JsValue) -> Result<JsValue, JsError> {
+    pub async fn detect(
+        &mut self,
+        rgba: Vec<u8>,
+        width: u32,
+        height: u32,
+        options: JsValue,
+    ) -> Result<JsValue, JsError> {
         let options: DetectOptions = if options.is_undefined() || options.is_null() {
             DetectOptions::default()
         } else {
@@ -295,7 +319,10 @@ impl Engine {
         let mode = if options.shortest_edge == 0 {
             ResizeMode::None
         } else {
-            ResizeMode::Size { shortest_edge: options.shortest_edge, longest_edge: options.longest_edge.max(options.shortest_edge) }
+            ResizeMode::Size {
+                shortest_edge: options.shortest_edge,
+                longest_edge: options.longest_edge.max(options.shortest_edge),
+            }
         };
         let batch = preprocess(std::slice::from_ref(&image), mode);
         let pixel_values = Tensor::<4>::from_data(
@@ -304,7 +331,8 @@ impl Engine {
         );
         let mask = PixelMask { batch: 1, height: batch.height, width: batch.width, data: batch.pixel_mask };
         let t1 = now();
-        let output = loaded.model.forward(pixel_values, &mask, ForwardOptions { aux: false, attention_maps: options.attention });
+        let output =
+            loaded.model.forward(pixel_values, &mask, ForwardOptions { aux: false, attention_maps: options.attention });
         let raw = read_predictions(&output).await.map_err(|e| js_err(format!("the device failed: {e:?}")))?;
         let t2 = now();
         let labels = loaded.config.labels();
@@ -338,14 +366,21 @@ impl Engine {
     /// with `attention: true`: `{heads, featureWidth, featureHeight, validWidth, validHeight, spatial,
     /// content, combined}` where each map is a `Float32Array` of `heads × featureHeight × featureWidth`.
     pub async fn attention(&self, query: usize) -> Result<JsValue, JsError> {
-        let last = self.attention.as_ref().ok_or_else(|| js_err("no attention maps: detect a frame with attention enabled first"))?;
+        let last = self
+            .attention
+            .as_ref()
+            .ok_or_else(|| js_err("no attention maps: detect a frame with attention enabled first"))?;
         let [_, heads, nq, hw] = last.maps.maps.combined.dims();
         if query >= nq {
             return Err(js_err(format!("query {query} out of range (the model has {nq} queries)")));
         }
         let (fh, fw) = (last.maps.feature_height, last.maps.feature_width);
         let out = Object::new();
-        for (key, t) in [("spatial", &last.maps.maps.spatial), ("content", &last.maps.maps.content), ("combined", &last.maps.maps.combined)] {
+        for (key, t) in [
+            ("spatial", &last.maps.maps.spatial),
+            ("content", &last.maps.maps.content),
+            ("combined", &last.maps.maps.combined),
+        ] {
             let slice = t.clone().slice([0..1, 0..heads, query..query + 1, 0..hw]).reshape([heads * hw]);
             let data = slice.into_data_async().await.map_err(|e| js_err(format!("{e:?}")))?;
             let values = data.convert::<f32>().try_into_vec::<f32>().map_err(|e| js_err(format!("{e:?}")))?;
@@ -355,7 +390,8 @@ impl Engine {
         set(&out, "featureWidth", fw as u32);
         set(&out, "featureHeight", fh as u32);
         // Feature cells that cover the real image (the rest is padding).
-        let valid = |resized: usize, padded: usize, cells: usize| ((resized * cells + padded - 1) / padded).min(cells) as u32;
+        let valid =
+            |resized: usize, padded: usize, cells: usize| ((resized * cells + padded - 1) / padded).min(cells) as u32;
         set(&out, "validWidth", valid(last.resized.1, last.padded.1, fw));
         set(&out, "validHeight", valid(last.resized.0, last.padded.0, fh));
         Ok(out.into())
@@ -377,8 +413,13 @@ impl Engine {
             #[serde(default)]
             val: Vec<JsSample>,
         }
-        let dataset: JsDataset = serde_wasm_bindgen::from_value(dataset).map_err(|e| js_err(format!("invalid dataset: {e}")))?;
-        let options: JsTrainOptions = if options.is_undefined() { JsTrainOptions::default() } else { serde_wasm_bindgen::from_value(options).map_err(js_err)? };
+        let dataset: JsDataset =
+            serde_wasm_bindgen::from_value(dataset).map_err(|e| js_err(format!("invalid dataset: {e}")))?;
+        let options: JsTrainOptions = if options.is_undefined() {
+            JsTrainOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(js_err)?
+        };
         if dataset.class_names.is_empty() {
             return Err(js_err("the dataset has no classes"));
         }
@@ -391,7 +432,8 @@ impl Engine {
                 .into_iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let img = rgba_to_rgb(s.width, s.height, &s.rgba.0).map_err(|e| js_err(format!("image {i}: {e}")))?;
+                    let img =
+                        rgba_to_rgb(s.width, s.height, &s.rgba.0).map_err(|e| js_err(format!("image {i}: {e}")))?;
                     // The same validation as a dataset file: clipped to the image, empty boxes and unknown
                     // classes left out (the page draws and checks its boxes, so this is a safety net).
                     let mut report = crate::data::ValidationReport::default();
@@ -400,7 +442,14 @@ impl Engine {
                         .into_iter()
                         .filter(|b| b.label < dataset.class_names.len())
                         .filter_map(|b| {
-                            let bbox = crate::data::validate_box([b.x0, b.y0, b.x1, b.y1], s.width, s.height, "page", "box", &mut report)?;
+                            let bbox = crate::data::validate_box(
+                                [b.x0, b.y0, b.x1, b.y1],
+                                s.width,
+                                s.height,
+                                "page",
+                                "box",
+                                &mut report,
+                            )?;
                             Some(BoxAnnotation { class_id: b.label, bbox })
                         })
                         .collect();
@@ -438,7 +487,9 @@ impl Engine {
         let remap = |samples: Vec<(image::RgbImage, Vec<BoxAnnotation>)>| {
             samples
                 .into_iter()
-                .map(|(img, boxes)| (img, boxes.into_iter().map(|b| BoxAnnotation { class_id: label_map[b.class_id], ..b }).collect()))
+                .map(|(img, boxes)| {
+                    (img, boxes.into_iter().map(|b| BoxAnnotation { class_id: label_map[b.class_id], ..b }).collect())
+                })
                 .collect::<Vec<_>>()
         };
         let train = remap(train);
@@ -446,7 +497,8 @@ impl Engine {
         let augment = options.augment.then(|| TrainAugment::new(options.max_size));
         let resize = ResizeMode::Size { shortest_edge: options.max_size * 800 / 1333, longest_edge: options.max_size };
         let (images, boxes): (Vec<_>, Vec<_>) = train.into_iter().unzip();
-        let set = TrainingSet::new(images, boxes, options.batch_size.max(1), augment, resize, true, Rng::new(options.seed));
+        let set =
+            TrainingSet::new(images, boxes, options.batch_size.max(1), augment, resize, true, Rng::new(options.seed));
         let summary = serde_json::json!({
             "newHead": new_head,
             "labels": config.labels(),
@@ -485,18 +537,37 @@ impl Engine {
         let mut dets = Vec::new();
         for (i, (img, boxes)) in session.val.iter().enumerate() {
             let batch = preprocess(std::slice::from_ref(img), mode);
-            let pixel_values = Tensor::<4>::from_data(TensorData::new(batch.pixel_values, [1, 3, batch.height, batch.width]), &self.device);
+            let pixel_values = Tensor::<4>::from_data(
+                TensorData::new(batch.pixel_values, [1, 3, batch.height, batch.width]),
+                &self.device,
+            );
             let mask = PixelMask { batch: 1, height: batch.height, width: batch.width, data: batch.pixel_mask };
             let out = model.forward(pixel_values, &mask, ForwardOptions::default());
             let raw = read_predictions(&out).await.map_err(|e| js_err(format!("{e:?}")))?;
-            let found = post_process(&raw, &[(img.height() as usize, img.width() as usize)], &labels, PostProcessOptions { threshold: 0.0, top_k: 100 });
+            let found = post_process(
+                &raw,
+                &[(img.height() as usize, img.width() as usize)],
+                &labels,
+                PostProcessOptions { threshold: 0.0, top_k: 100 },
+            );
             for b in boxes {
                 let [x0, y0, x1, y1] = b.bbox;
-                gts.push(GroundTruth { image_id: i as u64, category_id: b.class_id as u64, bbox: [x0 as f64, y0 as f64, (x1 - x0) as f64, (y1 - y0) as f64], area: ((x1 - x0) * (y1 - y0)) as f64, iscrowd: false });
+                gts.push(GroundTruth {
+                    image_id: i as u64,
+                    category_id: b.class_id as u64,
+                    bbox: [x0 as f64, y0 as f64, (x1 - x0) as f64, (y1 - y0) as f64],
+                    area: ((x1 - x0) * (y1 - y0)) as f64,
+                    iscrowd: false,
+                });
             }
             for d in found.into_iter().flatten() {
                 let [x0, y0, x1, y1] = d.bbox;
-                dets.push(EvalDetection { image_id: i as u64, category_id: d.label as u64, bbox: [x0 as f64, y0 as f64, (x1 - x0) as f64, (y1 - y0) as f64], score: d.score as f64 });
+                dets.push(EvalDetection {
+                    image_id: i as u64,
+                    category_id: d.label as u64,
+                    bbox: [x0 as f64, y0 as f64, (x1 - x0) as f64, (y1 - y0) as f64],
+                    score: d.score as f64,
+                });
             }
         }
         let image_ids: Vec<u64> = (0..session.val.len() as u64).collect();

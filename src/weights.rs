@@ -25,9 +25,9 @@ use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, bridge, burn_pack};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::config::ConditionalDetrConfig;
+use crate::model::backbone::ResNetConfig;
 use crate::model::transformer::DropoutRates;
 use crate::model::{ConditionalDetr, rates_of};
-use crate::model::backbone::ResNetConfig;
 
 /// Errors while reading, matching or writing weights. Each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -136,8 +136,8 @@ fn read_safetensors(bytes: &[u8], source: &str) -> Result<Checkpoint, WeightsErr
         .checked_add(header_len)
         .filter(|&end| end <= bytes.len())
         .ok_or_else(|| err(format!("truncated: the header claims {header_len} bytes, the file has {}", bytes.len())))?;
-    let header: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&bytes[8..data_start])
-        .map_err(|e| err(format!("corrupt safetensors header: {e}")))?;
+    let header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..data_start]).map_err(|e| err(format!("corrupt safetensors header: {e}")))?;
     let data = &bytes[data_start..];
     let mut config = None;
     let mut tensors = Vec::with_capacity(header.len());
@@ -171,7 +171,10 @@ fn read_safetensors(bytes: &[u8], source: &str) -> Result<Checkpoint, WeightsErr
 
 /// Decodes little-endian floats of a safetensors/PyTorch dtype into f32.
 fn decode(raw: &[u8], dtype: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
-    let numel = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(|| format!("shape {shape:?} is too large"))?;
+    let numel = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| format!("shape {shape:?} is too large"))?;
     let size: usize = match dtype {
         "F32" => 4,
         "F16" | "BF16" => 2,
@@ -183,14 +186,8 @@ fn decode(raw: &[u8], dtype: &str, shape: &[usize]) -> Result<Vec<f32>, String> 
     }
     Ok(match dtype {
         "F32" => raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
-        "F16" => raw
-            .chunks_exact(2)
-            .map(|c| half::f16::from_le_bytes(c.try_into().unwrap()).to_f32())
-            .collect(),
-        "BF16" => raw
-            .chunks_exact(2)
-            .map(|c| half::bf16::from_le_bytes(c.try_into().unwrap()).to_f32())
-            .collect(),
+        "F16" => raw.chunks_exact(2).map(|c| half::f16::from_le_bytes(c.try_into().unwrap()).to_f32()).collect(),
+        "BF16" => raw.chunks_exact(2).map(|c| half::bf16::from_le_bytes(c.try_into().unwrap()).to_f32()).collect(),
         _ => raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
     })
 }
@@ -243,10 +240,7 @@ fn read_burnpack(bytes: Vec<u8>, source: &str) -> Result<Checkpoint, WeightsErro
         let name = t.name.clone();
         let data = bridge::into_data(t).map_err(|e| err(format!("tensor `{name}`: {e}")))?;
         let shape = data.shape().to_vec();
-        let values = data
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| err(format!("tensor `{name}`: {e:?}")))?;
+        let values = data.convert::<f32>().try_into_vec::<f32>().map_err(|e| err(format!("tensor `{name}`: {e:?}")))?;
         tensors.push(NamedTensor { name, shape, data: values });
     }
     finish(source, tensors, config, CheckpointFormat::Burnpack)
@@ -264,7 +258,9 @@ fn finish(
         return Err(WeightsError::Format { file: source.to_string(), message: "it holds no tensors".into() });
     }
     let official = tensors.iter().any(|t| {
-        t.name.starts_with("transformer.") || t.name.starts_with("backbone.0.body.") || t.name.starts_with("input_proj.")
+        t.name.starts_with("transformer.")
+            || t.name.starts_with("backbone.0.body.")
+            || t.name.starts_with("input_proj.")
     });
     let format = match (format, official) {
         (CheckpointFormat::HfSafetensors, true) => CheckpointFormat::OfficialSafetensors,
@@ -315,9 +311,12 @@ fn official_to_hf(tensors: Vec<NamedTensor>, source: &str) -> Result<Vec<NamedTe
     let mut out = Vec::with_capacity(tensors.len() + 8);
     let mut unknown = Vec::new();
     for t in tensors {
-        if let Some(prefix) = t.name.strip_suffix("self_attn.in_proj_weight").or_else(|| t.name.strip_suffix("self_attn.in_proj_bias")) {
+        if let Some(prefix) =
+            t.name.strip_suffix("self_attn.in_proj_weight").or_else(|| t.name.strip_suffix("self_attn.in_proj_bias"))
+        {
             let is_weight = t.name.ends_with("weight");
-            let hf_prefix = official_name_to_hf(&format!("{prefix}self_attn.x")).map(|n| n.trim_end_matches('x').to_string());
+            let hf_prefix =
+                official_name_to_hf(&format!("{prefix}self_attn.x")).map(|n| n.trim_end_matches('x').to_string());
             let (Some(hf_prefix), Some(&rows)) = (hf_prefix, t.shape.first()) else {
                 unknown.push(t.name);
                 continue;
@@ -375,7 +374,10 @@ pub fn module_path_to_hf(path: &str) -> String {
 
 /// Resolves the backbone layout: from the checkpoint when it has one (checked against a known name),
 /// otherwise from the name in the config.
-pub fn backbone_config(config: &ConditionalDetrConfig, checkpoint: Option<&Checkpoint>) -> Result<ResNetConfig, WeightsError> {
+pub fn backbone_config(
+    config: &ConditionalDetrConfig,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<ResNetConfig, WeightsError> {
     let named = ResNetConfig::from_name(&config.backbone, config.dilation);
     let Some(ckpt) = checkpoint else {
         return named.ok_or_else(|| WeightsError::Mismatch {
@@ -395,11 +397,8 @@ pub fn backbone_config(config: &ConditionalDetrConfig, checkpoint: Option<&Check
     let mut widths = [0usize; 4];
     for stage in 0..4 {
         let prefix = format!("{HF_BACKBONE}layer{}.", stage + 1);
-        let indices: BTreeSet<usize> = ckpt
-            .tensors
-            .iter()
-            .filter_map(|t| t.name.strip_prefix(&prefix)?.split('.').next()?.parse().ok())
-            .collect();
+        let indices: BTreeSet<usize> =
+            ckpt.tensors.iter().filter_map(|t| t.name.strip_prefix(&prefix)?.split('.').next()?.parse().ok()).collect();
         blocks[stage] = indices.len();
         widths[stage] = ckpt
             .shape(&format!("{prefix}0.conv1.weight"))
@@ -411,7 +410,13 @@ pub fn backbone_config(config: &ConditionalDetrConfig, checkpoint: Option<&Check
         if named != inferred {
             return Err(mismatch(format!(
                 "the configuration names backbone `{}` (blocks {:?}, widths {:?}, stem {}) but the checkpoint holds blocks {:?}, widths {:?}, stem {}",
-                config.backbone, named.blocks, named.widths, named.stem_width, inferred.blocks, inferred.widths, inferred.stem_width
+                config.backbone,
+                named.blocks,
+                named.widths,
+                named.stem_width,
+                inferred.blocks,
+                inferred.widths,
+                inferred.stem_width
             )));
         }
     }
@@ -548,7 +553,13 @@ impl ModuleVisitor for ModelParams {
         let shape = tensor.dims().to_vec();
         let numel: usize = shape.iter().product();
         let module = self.containers.iter().rev().find(|c| c.starts_with("Struct:")).cloned().unwrap_or_default();
-        self.params.push(ModelParam { path: self.path.join("."), id: param.id, shape, module, values: tensor.reshape([numel]) });
+        self.params.push(ModelParam {
+            path: self.path.join("."),
+            id: param.id,
+            shape,
+            module,
+            values: tensor.reshape([numel]),
+        });
     }
 }
 

@@ -116,7 +116,11 @@ fn detect_batch_matches(fx: &str, weights: &str) {
         for (k, d) in dets.iter().enumerate() {
             assert_eq!(d["label"].as_u64().unwrap() as usize, labels[k], "{fx} {weights}: image {b} detection {k}");
             assert_eq!(d["label_name"], format!("LABEL_{}", labels[k]));
-            assert_eq!(d["query"], fixture_json_of(fx)["postprocess"]["per_image"][b]["query_idx"][k], "{fx}: query of detection {k}");
+            assert_eq!(
+                d["query"],
+                fixture_json_of(fx)["postprocess"]["per_image"][b]["query_idx"][k],
+                "{fx}: query of detection {k}"
+            );
             assert!((d["score"].as_f64().unwrap() - scores.values[k]).abs() < 1e-4);
             for c in 0..4 {
                 let scale = if c % 2 == 0 { w / tw } else { h / th };
@@ -142,7 +146,18 @@ fn detect_accepts_every_checkpoint_format_and_convert_round_trips() {
     let images = fixture_images(&dir);
     let config_path = tiny("config.json");
     let run = |weights: &Path, config: bool| {
-        let mut args = vec!["detect", s(&images[0]), "--weights", s(weights), "--resize", "none", "--threshold", "0", "--top-k", "10"];
+        let mut args = vec![
+            "detect",
+            s(&images[0]),
+            "--weights",
+            s(weights),
+            "--resize",
+            "none",
+            "--threshold",
+            "0",
+            "--top-k",
+            "10",
+        ];
         if config {
             args.extend(["--config", s(&config_path)]);
         }
@@ -161,11 +176,26 @@ fn detect_accepts_every_checkpoint_format_and_convert_round_trips() {
 
     // Burnpack (config embedded: no --config needed), f32 exactly and f16 approximately.
     let bpk = dir.join("tiny.bpk");
-    let out = cdetr(&["convert", s(&tiny("official_checkpoint.pth")), "--output", s(&bpk), "--config", s(&tiny("config.json"))]);
+    let out = cdetr(&[
+        "convert",
+        s(&tiny("official_checkpoint.pth")),
+        "--output",
+        s(&bpk),
+        "--config",
+        s(&tiny("config.json")),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(run(&bpk, false), reference);
     let half = dir.join("tiny-f16.bpk");
-    let out = cdetr(&["convert", s(&tiny("model.safetensors")), "--output", s(&half), "--config", s(&tiny("config.json")), "--half"]);
+    let out = cdetr(&[
+        "convert",
+        s(&tiny("model.safetensors")),
+        "--output",
+        s(&half),
+        "--config",
+        s(&tiny("config.json")),
+        "--half",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(std::fs::metadata(&half).unwrap().len() < std::fs::metadata(&bpk).unwrap().len() * 6 / 10);
     // f16 weights: the same top detections up to rounding of the weights (scores to 1e-2, boxes to 1 px),
@@ -195,7 +225,8 @@ fn detect_accepts_every_checkpoint_format_and_convert_round_trips() {
     let exported = std::fs::read(&st).unwrap();
     let original = std::fs::read(tiny("model.safetensors")).unwrap();
     let names = |bytes: &[u8]| {
-        let mut v: Vec<String> = safetensors::SafeTensors::deserialize(bytes).unwrap().names().into_iter().map(String::from).collect();
+        let mut v: Vec<String> =
+            safetensors::SafeTensors::deserialize(bytes).unwrap().names().into_iter().map(String::from).collect();
         v.sort();
         v
     };
@@ -267,7 +298,10 @@ fn bad_inputs_fail_with_one_clear_line() {
     cfg["decoder_ffn_dim"] = serde_json::json!(80);
     let wrong_ffn = dir.join("ffn.json");
     std::fs::write(&wrong_ffn, cfg.to_string()).unwrap();
-    assert_clean_failure(&detect(&images[0], &weights, Some(&wrong_ffn)), "model.decoder.layers.0.fc1.weight (file [64, 32], model [80, 32])");
+    assert_clean_failure(
+        &detect(&images[0], &weights, Some(&wrong_ffn)),
+        "model.decoder.layers.0.fc1.weight (file [64, 32], model [80, 32])",
+    );
     let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
     cfg["decoder_layers"] = serde_json::json!(3);
     let wrong_layers = dir.join("layers.json");
@@ -303,7 +337,8 @@ fn train_first_line_matches(fx: &str, tag: &str) -> (PathBuf, PathBuf) {
     use cdetr::data::{BoxAnnotation, Dataset, SampleMeta};
     let dir = tmp(&format!("train-{fx}-{tag}"));
     let refs = fixture_tensors_of(fx);
-    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture_file(fx, "config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture_file(fx, "config.json")).unwrap()).unwrap();
     let num_labels = config["id2label"].as_object().unwrap().len();
     let mut samples = Vec::new();
     let mut images = Vec::new();
@@ -319,10 +354,25 @@ fn train_first_line_matches(fx: &str, tag: &str) -> (PathBuf, PathBuf) {
             .map(|(k, &class_id)| {
                 let b = &boxes[4 * k..4 * k + 4];
                 let (cx, cy, bw, bh) = (b[0] * w as f64, b[1] * h as f64, b[2] * w as f64, b[3] * h as f64);
-                BoxAnnotation { class_id, bbox: [(cx - bw / 2.0) as f32, (cy - bh / 2.0) as f32, (cx + bw / 2.0) as f32, (cy + bh / 2.0) as f32] }
+                BoxAnnotation {
+                    class_id,
+                    bbox: [
+                        (cx - bw / 2.0) as f32,
+                        (cy - bh / 2.0) as f32,
+                        (cx + bw / 2.0) as f32,
+                        (cy + bh / 2.0) as f32,
+                    ],
+                }
             })
             .collect();
-        samples.push(SampleMeta { image: format!("image{i}.png"), width: w, height: h, annotations, image_id: i as i64, eval_annotations: None });
+        samples.push(SampleMeta {
+            image: format!("image{i}.png"),
+            width: w,
+            height: h,
+            annotations,
+            image_id: i as i64,
+            eval_annotations: None,
+        });
     }
     let batch = samples.len().to_string();
     let dataset = Dataset {
@@ -335,9 +385,28 @@ fn train_first_line_matches(fx: &str, tag: &str) -> (PathBuf, PathBuf) {
     let out_dir = dir.join("run");
     let (weights, config_path) = (fixture_file(fx, "model.safetensors"), fixture_file(fx, "config.json"));
     let out = cdetr(&[
-        "train", "--data", s(&annotations), "--weights", s(&weights), "--config", s(&config_path),
-        "--lr", "0", "--augment", "none", "--dropout", "0", "--no-shuffle", "--resize", "none",
-        "--batch-size", &batch, "--epochs", "2", "--output", s(&out_dir),
+        "train",
+        "--data",
+        s(&annotations),
+        "--weights",
+        s(&weights),
+        "--config",
+        s(&config_path),
+        "--lr",
+        "0",
+        "--augment",
+        "none",
+        "--dropout",
+        "0",
+        "--no-shuffle",
+        "--resize",
+        "none",
+        "--batch-size",
+        &batch,
+        "--epochs",
+        "2",
+        "--output",
+        s(&out_dir),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(out_dir.join("metrics.jsonl"))
@@ -361,9 +430,19 @@ fn train_first_line_matches(fx: &str, tag: &str) -> (PathBuf, PathBuf) {
     }
     // The exported model loads back with `detect`, with the same label set.
     assert!(out_dir.join("model.safetensors").exists() && out_dir.join("config.json").exists());
-    let det = cdetr(&["detect", s(&dir.join("data/images/image0.png")), "--weights", s(&out_dir.join("model.safetensors")), "--config", s(&out_dir.join("config.json")), "--threshold", "0"]);
+    let det = cdetr(&[
+        "detect",
+        s(&dir.join("data/images/image0.png")),
+        "--weights",
+        s(&out_dir.join("model.safetensors")),
+        "--config",
+        s(&out_dir.join("config.json")),
+        "--threshold",
+        "0",
+    ]);
     assert!(det.status.success(), "{}", String::from_utf8_lossy(&det.stderr));
-    let exported: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("config.json")).unwrap()).unwrap();
+    let exported: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(exported["id2label"], config["id2label"], "the class head and its names are kept");
     (annotations, out_dir)
 }
@@ -379,9 +458,29 @@ fn train_resumes_from_its_checkpoint() {
     text.push_str("{\"step\": 2, \"epoch\": 2, \"loss\": 1.0}\n");
     std::fs::write(&metrics, text).unwrap();
     let out = cdetr(&[
-        "train", "--data", s(&annotations), "--weights", s(&tiny("model.safetensors")), "--config", s(&tiny("config.json")),
-        "--lr", "0", "--augment", "none", "--dropout", "0", "--no-shuffle", "--resize", "none",
-        "--batch-size", "2", "--epochs", "3", "--output", s(&out_dir), "--resume",
+        "train",
+        "--data",
+        s(&annotations),
+        "--weights",
+        s(&tiny("model.safetensors")),
+        "--config",
+        s(&tiny("config.json")),
+        "--lr",
+        "0",
+        "--augment",
+        "none",
+        "--dropout",
+        "0",
+        "--no-shuffle",
+        "--resize",
+        "none",
+        "--batch-size",
+        "2",
+        "--epochs",
+        "3",
+        "--output",
+        s(&out_dir),
+        "--resume",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let steps: Vec<u64> = std::fs::read_to_string(&metrics)
@@ -398,7 +497,8 @@ fn train_resumes_from_its_checkpoint() {
 fn eval_equals_pycocotools_on_a_coco_file() {
     let dir = tmp("eval");
     let fx = fixtures().join("eval/cli");
-    let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fx.join("expected.json")).unwrap()).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.join("expected.json")).unwrap()).unwrap();
     std::fs::create_dir_all(dir.join("images")).unwrap();
     for name in expected["images"].as_array().unwrap() {
         let name = name.as_str().unwrap();
@@ -407,8 +507,17 @@ fn eval_equals_pycocotools_on_a_coco_file() {
     std::fs::copy(fx.join("annotations.json"), dir.join("annotations.json")).unwrap();
     let metrics = dir.join("metrics.json");
     let out = cdetr(&[
-        "eval", "--weights", s(&tiny("model.safetensors")), "--config", s(&tiny("config.json")),
-        "--data", s(&dir.join("annotations.json")), "--resize", "none", "--output", s(&metrics),
+        "eval",
+        "--weights",
+        s(&tiny("model.safetensors")),
+        "--config",
+        s(&tiny("config.json")),
+        "--data",
+        s(&dir.join("annotations.json")),
+        "--resize",
+        "none",
+        "--output",
+        s(&metrics),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap();
@@ -421,7 +530,18 @@ fn eval_equals_pycocotools_on_a_coco_file() {
 /// `cdetr bench` runs and reports what it measured (a smoke test: speed is measured by the command, not here).
 #[test]
 fn bench_reports_its_runs() {
-    let out = cdetr(&["bench", "--config", s(&tiny("config.json")), "--size", "64x48", "--runs", "2", "--warmup", "0", "--json"]);
+    let out = cdetr(&[
+        "bench",
+        "--config",
+        s(&tiny("config.json")),
+        "--size",
+        "64x48",
+        "--runs",
+        "2",
+        "--warmup",
+        "0",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["runs"], 2);

@@ -24,7 +24,9 @@ const FIXTURES: [&str; 2] = ["tiny", "tiny_dc5"];
 fn setup(fx: &str) -> (ConditionalDetr, Tensor<4>, PixelMask, Vec<TargetBoxes>, HashMap<String, RefTensor>) {
     let refs = fixture_tensors_of(fx);
     let dir = fixtures().join(fx);
-    let config = ConditionalDetrConfig::from_json(&std::fs::read_to_string(dir.join("config.json")).unwrap(), "config.json").unwrap();
+    let config =
+        ConditionalDetrConfig::from_json(&std::fs::read_to_string(dir.join("config.json")).unwrap(), "config.json")
+            .unwrap();
     let ckpt = read_checkpoint_file(&dir.join("model.safetensors")).unwrap();
     let device = Device::flex().autodiff();
     // The reference ran in eval mode (no dropout) with the stem and layer1 frozen.
@@ -33,11 +35,20 @@ fn setup(fx: &str) -> (ConditionalDetr, Tensor<4>, PixelMask, Vec<TargetBoxes>, 
     let pv = &refs["inputs.pixel_values"];
     let pixel_values = Tensor::from_data(TensorData::new(pv.f32(), pv.shape.clone()), &device);
     let pm = &refs["inputs.pixel_mask"];
-    let mask = PixelMask { batch: pm.shape[0], height: pm.shape[1], width: pm.shape[2], data: pm.values.iter().map(|&v| v as u8).collect() };
+    let mask = PixelMask {
+        batch: pm.shape[0],
+        height: pm.shape[1],
+        width: pm.shape[2],
+        data: pm.values.iter().map(|&v| v as u8).collect(),
+    };
     let targets = (0..pm.shape[0])
         .map(|i| TargetBoxes {
             labels: refs[&format!("targets.{i}.class_labels")].usize(),
-            boxes_cxcywh: refs[&format!("targets.{i}.boxes")].f32().chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect(),
+            boxes_cxcywh: refs[&format!("targets.{i}.boxes")]
+                .f32()
+                .chunks(4)
+                .map(|c| [c[0], c[1], c[2], c[3]])
+                .collect(),
         })
         .collect();
     (model, pixel_values, mask, targets, refs)
@@ -66,7 +77,8 @@ impl ModuleVisitor for GradCollector<'_> {
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let Some(grad) = param.val().grad(self.grads) else { return };
-        let linear = self.containers.iter().rev().find(|c| c.starts_with("Struct:")).map(String::as_str) == Some("Struct:Linear");
+        let linear = self.containers.iter().rev().find(|c| c.starts_with("Struct:")).map(String::as_str)
+            == Some("Struct:Linear");
         let mut path = self.path.join(".");
         if self.containers.last().map(String::as_str) == Some("Struct:LayerNorm") {
             path = path.replace(".gamma", ".weight").replace(".beta", ".bias");
@@ -101,9 +113,19 @@ fn cost_matrices_and_matchings(fx: &str) {
         let total_targets = reference.shape[2];
         let mut col = 0;
         for img in 0..b {
-            let m = cost_matrix(&logits[img * nq * c..(img + 1) * nq * c], &boxes[img * nq * 4..(img + 1) * nq * 4], c, &targets[img], MatcherCosts::default()).unwrap();
+            let m = cost_matrix(
+                &logits[img * nq * c..(img + 1) * nq * c],
+                &boxes[img * nq * 4..(img + 1) * nq * 4],
+                c,
+                &targets[img],
+                MatcherCosts::default(),
+            )
+            .unwrap();
             let nt = targets[img].labels.len();
-            let want: Vec<f64> = (0..nq).flat_map(|q| (col..col + nt).map(move |t| (img, q, t))).map(|(i, q, t)| reference.values[(i * nq + q) * total_targets + t]).collect();
+            let want: Vec<f64> = (0..nq)
+                .flat_map(|q| (col..col + nt).map(move |t| (img, q, t)))
+                .map(|(i, q, t)| reference.values[(i * nq + q) * total_targets + t])
+                .collect();
             assert_close(&format!("{fx}: cost matrix {key} image {img}"), &m, &want, 1e-5);
             col += nt;
         }
@@ -115,8 +137,16 @@ fn cost_matrices_and_matchings(fx: &str) {
     for (layer, (key, _)) in heads.iter().enumerate() {
         for img in 0..targets.len() {
             let m = &loss.matchings[layer][img];
-            assert_eq!(m.query_idx, refs[&format!("matching.{key}.{img}.query_idx")].usize(), "{fx}: {key} image {img}");
-            assert_eq!(m.target_idx, refs[&format!("matching.{key}.{img}.target_idx")].usize(), "{fx}: {key} image {img}");
+            assert_eq!(
+                m.query_idx,
+                refs[&format!("matching.{key}.{img}.query_idx")].usize(),
+                "{fx}: {key} image {img}"
+            );
+            assert_eq!(
+                m.target_idx,
+                refs[&format!("matching.{key}.{img}.target_idx")].usize(),
+                "{fx}: {key} image {img}"
+            );
         }
     }
 }
@@ -170,7 +200,8 @@ fn losses_and_gradients(fx: &str) {
     // Every per-parameter gradient norm recorded by the fixture matches too.
     for (param, want) in reference["grad_norms"].as_object().unwrap() {
         let Some(want) = want.as_f64() else { continue };
-        let got = collector.out.get(param).map(|g| g.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt()).unwrap_or(0.0);
+        let got =
+            collector.out.get(param).map(|g| g.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt()).unwrap_or(0.0);
         // Mathematically-zero gradients (key biases under softmax) are rounding noise of ~1e-9 of the global
         // norm in both implementations: judged against that floor.
         assert!((got - want).abs() <= 1e-4 * want + 1e-8 * norm, "{fx}: {param}: gradient norm {got} vs {want}");

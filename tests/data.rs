@@ -185,7 +185,10 @@ fn coco_round_trip() {
         for (e, a) in eval.iter().zip(&s.annotations) {
             assert_eq!(e.class_id, a.class_id);
             assert!(!e.iscrowd);
-            assert!((e.bbox_xywh[0] - a.bbox[0] as f64).abs() < 1e-4 && (e.bbox_xywh[2] - (a.bbox[2] - a.bbox[0]) as f64).abs() < 1e-4);
+            assert!(
+                (e.bbox_xywh[0] - a.bbox[0] as f64).abs() < 1e-4
+                    && (e.bbox_xywh[2] - (a.bbox[2] - a.bbox[0]) as f64).abs() < 1e-4
+            );
         }
     }
 

@@ -4,8 +4,8 @@
 //! 2.0.11: inputs and the twelve `COCOeval.stats` numbers, also as IEEE-754 bit patterns.
 
 use cdetr::eval::{
-    CocoMetrics, Detection, EvalError, GroundTruth, box_iou, evaluate, evaluate_detailed,
-    iou_thresholds, recall_thresholds,
+    CocoMetrics, Detection, EvalError, GroundTruth, box_iou, evaluate, evaluate_detailed, iou_thresholds,
+    recall_thresholds,
 };
 use serde::Deserialize;
 
@@ -43,13 +43,7 @@ fn check(s: &Scenario, got: &CocoMetrics) {
     assert_eq!(s.stats.len(), 12);
     for (i, name) in CocoMetrics::NAMES.iter().enumerate() {
         let want = s.stats[i];
-        assert!(
-            (got[i] - want).abs() <= 1e-9,
-            "{}: {name} = {} but pycocotools gives {}",
-            s.name,
-            got[i],
-            want
-        );
+        assert!((got[i] - want).abs() <= 1e-9, "{}: {name} = {} but pycocotools gives {}", s.name, got[i], want);
         // Same operations in the same order as pycocotools / numpy: identical to the last bit.
         let want_bits = from_bits(&s.stats_bits[i]);
         assert_eq!(
@@ -74,13 +68,7 @@ fn matches_pycocotools_on_every_scenario() {
 
 #[test]
 fn scenarios_cover_what_they_claim() {
-    let by_name = |n: &str| {
-        SCENARIOS
-            .iter()
-            .map(|j| load(j))
-            .find(|s| s.name == n)
-            .expect("scenario present")
-    };
+    let by_name = |n: &str| SCENARIOS.iter().map(|j| load(j)).find(|s| s.name == n).expect("scenario present");
     let perfect = by_name("perfect");
     assert_eq!(perfect.stats[0], 1.0);
     let empty = by_name("empty_detections");
@@ -90,11 +78,7 @@ fn scenarios_cover_what_they_claim() {
     assert_eq!(no_gt.stats[5], -1.0);
     // more than 100 detections of one category on one image
     let md = by_name("max_dets");
-    let n = md
-        .dets
-        .iter()
-        .filter(|d| d.image_id == 3 && d.category_id == 1)
-        .count();
+    let n = md.dets.iter().filter(|d| d.image_id == 3 && d.category_id == 1).count();
     assert!(n > 100);
 }
 
@@ -142,11 +126,7 @@ fn iou_and_thresholds_match_pycocotools_bitwise() {
             for (g, gb) in f.gts.iter().enumerate() {
                 let want = from_bits(&table[d][g]);
                 let got = box_iou(*db, *gb, crowd);
-                assert_eq!(
-                    got.to_bits(),
-                    want.to_bits(),
-                    "{db:?} vs {gb:?} crowd={crowd}"
-                );
+                assert_eq!(got.to_bits(), want.to_bits(), "{db:?} vs {gb:?} crowd={crowd}");
             }
         }
     }
@@ -175,10 +155,7 @@ fn crowd_iou_divides_by_detection_area() {
     let crowd = [0.0, 0.0, 100.0, 100.0];
     // a detection fully inside a crowd region: IoU 1 (vs 0.04 for a regular ground truth)
     assert_eq!(box_iou([10.0, 10.0, 20.0, 20.0], crowd, true), 1.0);
-    assert_eq!(
-        box_iou([10.0, 10.0, 20.0, 20.0], crowd, false),
-        400.0 / 10000.0
-    );
+    assert_eq!(box_iou([10.0, 10.0, 20.0, 20.0], crowd, false), 400.0 / 10000.0);
     // a quarter inside
     assert_eq!(box_iou([90.0, 90.0, 20.0, 20.0], crowd, true), 0.25);
     // the crowd box inside a large detection: inter / det area
@@ -192,35 +169,20 @@ fn assert_one(x: f64) {
 }
 
 fn gt(image_id: u64, category_id: u64, bbox: [f64; 4], iscrowd: bool) -> GroundTruth {
-    GroundTruth {
-        image_id,
-        category_id,
-        bbox,
-        area: bbox[2] * bbox[3],
-        iscrowd,
-    }
+    GroundTruth { image_id, category_id, bbox, area: bbox[2] * bbox[3], iscrowd }
 }
 
 fn det(image_id: u64, category_id: u64, bbox: [f64; 4], score: f64) -> Detection {
-    Detection {
-        image_id,
-        category_id,
-        bbox,
-        score,
-    }
+    Detection { image_id, category_id, bbox, score }
 }
 
 #[test]
 fn crowd_matches_are_ignored_not_false_positives() {
-    let gts = [
-        gt(1, 1, [0.0, 0.0, 20.0, 20.0], false),
-        gt(1, 1, [100.0, 100.0, 200.0, 200.0], true),
-    ];
+    let gts = [gt(1, 1, [0.0, 0.0, 20.0, 20.0], false), gt(1, 1, [100.0, 100.0, 200.0, 200.0], true)];
     let hit = det(1, 1, [0.0, 0.0, 20.0, 20.0], 0.5);
     // Many detections inside the crowd region, all scoring higher than the hit: ignored.
-    let mut dets: Vec<Detection> = (0..5)
-        .map(|i| det(1, 1, [110.0 + 10.0 * i as f64, 110.0, 20.0, 20.0], 0.9))
-        .collect();
+    let mut dets: Vec<Detection> =
+        (0..5).map(|i| det(1, 1, [110.0 + 10.0 * i as f64, 110.0, 20.0, 20.0], 0.9)).collect();
     dets.push(hit);
     let m = evaluate(&[1], &[1], &gts, &dets).unwrap();
     assert_one(m.ap);
@@ -236,48 +198,23 @@ fn errors_instead_of_panics() {
     let g = gt(1, 1, [0.0, 0.0, 10.0, 10.0], false);
     let d = det(1, 1, [0.0, 0.0, 10.0, 10.0], 0.9);
     let nan_score = det(1, 1, [0.0, 0.0, 10.0, 10.0], f64::NAN);
-    assert_eq!(
-        evaluate(&[1], &[1], &[g], &[d, nan_score]),
-        Err(EvalError::NonFiniteDetection { index: 1 })
-    );
+    assert_eq!(evaluate(&[1], &[1], &[g], &[d, nan_score]), Err(EvalError::NonFiniteDetection { index: 1 }));
     let inf_box = det(1, 1, [0.0, f64::INFINITY, 10.0, 10.0], 0.5);
-    assert_eq!(
-        evaluate(&[1], &[1], &[g], &[inf_box]),
-        Err(EvalError::NonFiniteDetection { index: 0 })
-    );
+    assert_eq!(evaluate(&[1], &[1], &[g], &[inf_box]), Err(EvalError::NonFiniteDetection { index: 0 }));
     let nan_gt = gt(1, 1, [0.0, 0.0, f64::NAN, 10.0], false);
-    assert_eq!(
-        evaluate(&[1], &[1], &[g, nan_gt], &[d]),
-        Err(EvalError::NonFiniteGroundTruth { index: 1 })
-    );
-    let nan_area = GroundTruth {
-        area: f64::NAN,
-        ..g
-    };
-    assert_eq!(
-        evaluate(&[1], &[1], &[nan_area], &[d]),
-        Err(EvalError::NonFiniteGroundTruth { index: 0 })
-    );
+    assert_eq!(evaluate(&[1], &[1], &[g, nan_gt], &[d]), Err(EvalError::NonFiniteGroundTruth { index: 1 }));
+    let nan_area = GroundTruth { area: f64::NAN, ..g };
+    assert_eq!(evaluate(&[1], &[1], &[nan_area], &[d]), Err(EvalError::NonFiniteGroundTruth { index: 0 }));
     assert_eq!(
         evaluate(&[1], &[1], &[g], &[det(7, 1, [0.0; 4], 0.5)]),
-        Err(EvalError::UnknownDetectionImage {
-            index: 0,
-            image_id: 7
-        })
+        Err(EvalError::UnknownDetectionImage { index: 0, image_id: 7 })
     );
     assert_eq!(
         evaluate(&[1], &[1], &[g, gt(8, 1, [0.0; 4], false)], &[d]),
-        Err(EvalError::UnknownGroundTruthImage {
-            index: 1,
-            image_id: 8
-        })
+        Err(EvalError::UnknownGroundTruthImage { index: 1, image_id: 8 })
     );
     // error messages are printable
-    assert!(
-        EvalError::NonFiniteDetection { index: 3 }
-            .to_string()
-            .contains("#3")
-    );
+    assert!(EvalError::NonFiniteDetection { index: 3 }.to_string().contains("#3"));
 }
 
 #[test]
@@ -309,19 +246,14 @@ fn categories_outside_the_list_are_skipped_and_ids_deduplicated() {
     assert_eq!(base.ap, 0.9999999999999998); // and this
     let stray_gt = gt(1, 5, [50.0, 50.0, 10.0, 10.0], false);
     let stray_det = det(1, 6, [70.0, 70.0, 10.0, 10.0], 1.0);
-    assert_eq!(
-        evaluate(&[1, 1], &[1, 1], &[g, stray_gt], &[stray_det, d]),
-        Ok(base)
-    );
+    assert_eq!(evaluate(&[1, 1], &[1, 1], &[g, stray_gt], &[stray_det, d]), Ok(base));
 }
 
 #[test]
 fn max_dets_keeps_the_top_scores_per_image_and_category() {
     // 100 false positives scoring above one true positive: it falls off the 100 kept.
     let g = gt(1, 1, [0.0, 0.0, 10.0, 10.0], false);
-    let mut dets: Vec<Detection> = (0..100)
-        .map(|i| det(1, 1, [200.0 + i as f64, 200.0, 5.0, 5.0], 0.9))
-        .collect();
+    let mut dets: Vec<Detection> = (0..100).map(|i| det(1, 1, [200.0 + i as f64, 200.0, 5.0, 5.0], 0.9)).collect();
     dets.push(det(1, 1, [0.0, 0.0, 10.0, 10.0], 0.5));
     let m = evaluate(&[1], &[1], &[g], &dets).unwrap();
     assert_eq!(m.ar100, 0.0);

@@ -6,11 +6,11 @@
 mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
+use cdetr::ConditionalDetrConfig;
 use cdetr::model::mask::PixelMask;
 use cdetr::model::{ConditionalDetr, ForwardOptions, Trace};
 use cdetr::postprocess::{PostProcessOptions, RawPredictions, post_process};
 use cdetr::weights::{CheckpointFormat, load_model, read_checkpoint_file};
-use cdetr::ConditionalDetrConfig;
 use common::*;
 
 const TOL: f64 = 1e-4;
@@ -74,14 +74,22 @@ fn check_trace(fx: &str, model: &ConditionalDetr, label: &str) -> Trace {
 #[test]
 fn hf_safetensors_matches_every_stage() {
     for fx in ["tiny", "tiny_dc5"] {
-        check_trace(fx, &load(fx, "model.safetensors", CheckpointFormat::HfSafetensors), &format!("{fx}: HF safetensors"));
+        check_trace(
+            fx,
+            &load(fx, "model.safetensors", CheckpointFormat::HfSafetensors),
+            &format!("{fx}: HF safetensors"),
+        );
     }
 }
 
 #[test]
 fn official_pth_matches_every_stage() {
     for fx in ["tiny", "tiny_dc5"] {
-        check_trace(fx, &load(fx, "official_checkpoint.pth", CheckpointFormat::OfficialPth), &format!("{fx}: official .pth"));
+        check_trace(
+            fx,
+            &load(fx, "official_checkpoint.pth", CheckpointFormat::OfficialPth),
+            &format!("{fx}: official .pth"),
+        );
     }
 }
 
@@ -146,12 +154,14 @@ fn cross_attention_maps_match_reference() {
     let out = model.forward(pixel_values, &mask, ForwardOptions { aux: false, attention_maps: true });
     let attention = out.attention.expect("maps were asked for");
     let read = |t: &Tensor<4>| t.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-    let (spatial, content, combined) = (read(&attention.maps.spatial), read(&attention.maps.content), read(&attention.maps.combined));
+    let (spatial, content, combined) =
+        (read(&attention.maps.spatial), read(&attention.maps.content), read(&attention.maps.combined));
 
     let bytes = std::fs::read(tiny("cross_attention.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let view = st.tensor("decoder.cross_attention.last").unwrap();
-    let want: Vec<f64> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect();
+    let want: Vec<f64> =
+        view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect();
     let shape = view.shape().to_vec();
     assert_eq!(attention.maps.combined.dims().to_vec(), shape);
     assert_eq!(attention.feature_height * attention.feature_width, shape[3]);

@@ -30,14 +30,20 @@ fn fixture_batch() -> (Batch, Vec<TargetBoxes>) {
     let targets = (0..2)
         .map(|i| TargetBoxes {
             labels: refs[&format!("targets.{i}.class_labels")].usize(),
-            boxes_cxcywh: refs[&format!("targets.{i}.boxes")].f32().chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect(),
+            boxes_cxcywh: refs[&format!("targets.{i}.boxes")]
+                .f32()
+                .chunks(4)
+                .map(|c| [c[0], c[1], c[2], c[3]])
+                .collect(),
         })
         .collect();
     (batch, targets)
 }
 
 fn trainer(options: TrainOptions) -> Trainer {
-    let config = ConditionalDetrConfig::from_json(&std::fs::read_to_string(tiny("config.json")).unwrap(), "config.json").unwrap();
+    let config =
+        ConditionalDetrConfig::from_json(&std::fs::read_to_string(tiny("config.json")).unwrap(), "config.json")
+            .unwrap();
     let ckpt = read_checkpoint_file(&tiny("model.safetensors")).unwrap();
     let model = load_model_with_dropout(&config, &ckpt, options.dropout_rates(), &Device::flex().autodiff()).unwrap();
     Trainer::new(model, options)
@@ -80,7 +86,8 @@ fn overfits_two_images() {
     // Each target is now found: some query scores its class above 0.5 and overlaps it well.
     let model = t.inference_model();
     let device = Device::flex();
-    let pixel_values = Tensor::<4>::from_data(TensorData::new(batch.pixel_values.clone(), [2, 3, batch.height, batch.width]), &device);
+    let pixel_values =
+        Tensor::<4>::from_data(TensorData::new(batch.pixel_values.clone(), [2, 3, batch.height, batch.width]), &device);
     let mask = PixelMask { batch: 2, height: batch.height, width: batch.width, data: batch.pixel_mask.clone() };
     let out = model.forward(pixel_values, &mask, ForwardOptions::default());
     let logits = out.last.logits.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
@@ -107,13 +114,16 @@ fn overfits_two_images() {
 fn snapshot_resumes_exactly() {
     let (batch, targets) = fixture_batch();
     let options = TrainOptions { lr: 5e-4, dropout: 0.0, ..Default::default() };
-    let config = ConditionalDetrConfig::from_json(&std::fs::read_to_string(tiny("config.json")).unwrap(), "config.json").unwrap();
+    let config =
+        ConditionalDetrConfig::from_json(&std::fs::read_to_string(tiny("config.json")).unwrap(), "config.json")
+            .unwrap();
     let mut a = trainer(options.clone());
     for _ in 0..3 {
         pollster::block_on(a.train_step(&batch, &targets)).unwrap();
     }
     let snap = pollster::block_on(a.snapshot(&config)).unwrap();
-    let continued: Vec<f64> = (0..3).map(|_| pollster::block_on(a.train_step(&batch, &targets)).unwrap().loss).collect();
+    let continued: Vec<f64> =
+        (0..3).map(|_| pollster::block_on(a.train_step(&batch, &targets)).unwrap().loss).collect();
 
     let mut b = trainer(options);
     b.restore(&snap).unwrap();
@@ -141,7 +151,10 @@ fn label_plans() {
     // "N/A" (an unused COCO id) is never a match.
     assert_eq!(plan_labels_with_ids(&names(&["n/a"]), &[5], &coco), LabelPlan::NewHead);
     let placeholders = names(&["LABEL_0", "LABEL_1", "LABEL_2"]);
-    assert_eq!(plan_labels_with_ids(&names(&["LABEL_2", "LABEL_0"]), &[0, 1], &placeholders), LabelPlan::Keep(vec![2, 0]));
+    assert_eq!(
+        plan_labels_with_ids(&names(&["LABEL_2", "LABEL_0"]), &[0, 1], &placeholders),
+        LabelPlan::Keep(vec![2, 0])
+    );
     assert_eq!(plan_labels_with_ids(&names(&["cat", "dog"]), &[2, 0], &placeholders), LabelPlan::Keep(vec![2, 0]));
     assert_eq!(plan_labels_with_ids(&names(&["cat", "dog"]), &[2, 3], &placeholders), LabelPlan::NewHead);
     assert_eq!(plan_labels_with_ids(&names(&["cat"]), &[-1], &placeholders), LabelPlan::NewHead);
@@ -159,7 +172,8 @@ fn gradients_are_clipped_by_their_global_norm() {
     let model = trainer.model();
     let (batch, targets) = fixture_batch();
     let device = trainer.device();
-    let pixel_values = Tensor::<4>::from_data(TensorData::new(batch.pixel_values.clone(), [2, 3, batch.height, batch.width]), &device);
+    let pixel_values =
+        Tensor::<4>::from_data(TensorData::new(batch.pixel_values.clone(), [2, 3, batch.height, batch.width]), &device);
     let mask = PixelMask { batch: 2, height: batch.height, width: batch.width, data: batch.pixel_mask.clone() };
     let out = model.forward(pixel_values, &mask, ForwardOptions { aux: true, attention_maps: false });
     let loss = pollster::block_on(SetCriterion::default().loss(&out, &targets)).unwrap();
@@ -169,7 +183,8 @@ fn gradients_are_clipped_by_their_global_norm() {
     let mut params = GradientsParams::from_grads(grads, model);
 
     let norm = pollster::block_on(clip_grad_global_norm(model, &mut params, 0.1)).unwrap();
-    let want = fixture_json()["loss_official_semantics"]["grad_global_norm (of total_official_weights)"].as_f64().unwrap();
+    let want =
+        fixture_json()["loss_official_semantics"]["grad_global_norm (of total_official_weights)"].as_f64().unwrap();
     assert!((norm - want).abs() <= 1e-4 * want, "norm before clipping {norm} vs reference {want}");
     assert!(norm > 0.1, "the fixture's gradients are large enough to be clipped");
     let after_norm = pollster::block_on(global_grad_norm(model, &params)).unwrap();
@@ -177,7 +192,10 @@ fn gradients_are_clipped_by_their_global_norm() {
     let after: Vec<f32> = params.get::<2>(probe.id).unwrap().into_data().convert::<f32>().try_to_vec().unwrap();
     let coef = 0.1 / (norm + 1e-6);
     for (a, b) in after.iter().zip(&before) {
-        assert!((*a as f64 - *b as f64 * coef).abs() <= 1e-6 * (b.abs() as f64 * coef).max(1e-12), "{a} vs {b} × {coef}");
+        assert!(
+            (*a as f64 - *b as f64 * coef).abs() <= 1e-6 * (b.abs() as f64 * coef).max(1e-12),
+            "{a} vs {b} × {coef}"
+        );
     }
     // Below the limit nothing changes.
     let unchanged = pollster::block_on(clip_grad_global_norm(model, &mut params, 1.0)).unwrap();
@@ -199,10 +217,17 @@ fn step_lr_schedule() {
 /// `--freeze-backbone`: a training step leaves every backbone weight as it was and changes the rest.
 #[test]
 fn frozen_backbone_does_not_move() {
-    let mut t = trainer(TrainOptions { freeze_backbone: true, dropout: 0.0, lr: 1e-3, lr_backbone: 1e-3, ..TrainOptions::default() });
+    let mut t = trainer(TrainOptions {
+        freeze_backbone: true,
+        dropout: 0.0,
+        lr: 1e-3,
+        lr_backbone: 1e-3,
+        ..TrainOptions::default()
+    });
     let read = |t: &Trainer| {
         let m = t.model();
-        let conv: Vec<f32> = m.model.backbone.layer4[0].conv2.weight.val().into_data().convert::<f32>().try_to_vec().unwrap();
+        let conv: Vec<f32> =
+            m.model.backbone.layer4[0].conv2.weight.val().into_data().convert::<f32>().try_to_vec().unwrap();
         let head: Vec<f32> = m.class_labels_classifier.weight.val().into_data().convert::<f32>().try_to_vec().unwrap();
         (conv, head)
     };

@@ -22,7 +22,9 @@ fn manifest(file: &str) -> BTreeMap<String, Vec<usize>> {
         .as_object()
         .unwrap()
         .iter()
-        .map(|(k, e)| (k.clone(), e["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect()))
+        .map(|(k, e)| {
+            (k.clone(), e["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect())
+        })
         .collect()
 }
 

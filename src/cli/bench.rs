@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use burn::tensor::{Distribution, Tensor};
+use cdetr::ConditionalDetrConfig;
 use cdetr::model::mask::PixelMask;
 use cdetr::model::{ConditionalDetr, ForwardOptions};
 use cdetr::weights::backbone_config;
-use cdetr::ConditionalDetrConfig;
 use clap::Args;
 use serde::Serialize;
 
@@ -58,7 +58,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let Some((w, h)) = args.size.split_once('x').and_then(|(w, h)| Some((w.parse::<usize>().ok()?, h.parse::<usize>().ok()?)))
+    let Some((w, h)) =
+        args.size.split_once('x').and_then(|(w, h)| Some((w.parse::<usize>().ok()?, h.parse::<usize>().ok()?)))
     else {
         bail!("--size must look like 640x480, got `{}`", args.size)
     };
@@ -94,11 +95,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let bb = &model.model.backbone;
         let mut out = Vec::new();
         let t = Instant::now();
-        let x = bb.maxpool.forward(burn::tensor::activation::relu(cdetr::model::backbone::conv_bn(&bb.conv1, &bb.bn1, input.clone())));
+        let x = bb.maxpool.forward(burn::tensor::activation::relu(cdetr::model::backbone::conv_bn(
+            &bb.conv1,
+            &bb.bn1,
+            input.clone(),
+        )));
         sync(&x);
         out.push(("stem", t.elapsed().as_secs_f64()));
         let mut x = x;
-        for (name, stage) in [("layer1", &bb.layer1), ("layer2", &bb.layer2), ("layer3", &bb.layer3), ("layer4", &bb.layer4)] {
+        for (name, stage) in
+            [("layer1", &bb.layer1), ("layer2", &bb.layer2), ("layer3", &bb.layer3), ("layer4", &bb.layer4)]
+        {
             let t = Instant::now();
             for block in stage {
                 x = block.forward(x);
@@ -138,7 +145,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!(
             "R50 Conditional DETR forward, {w}×{h}, {} (CPU threads: {}): median {:.3} s over {} runs \
              (backbone {:.3} s, transformer + heads {:.3} s)",
-            report.backend, report.threads, f, args.runs, b, f - b
+            report.backend,
+            report.threads,
+            f,
+            args.runs,
+            b,
+            f - b
         );
         let parts: Vec<String> = breakdown.iter().map(|(n, t)| format!("{n} {t:.3} s")).collect();
         println!("backbone stages: {}", parts.join(", "));

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
+use cdetr::ConditionalDetrConfig;
 use cdetr::model::ConditionalDetr;
 use cdetr::weights::{Checkpoint, load_model, read_checkpoint_file};
-use cdetr::ConditionalDetrConfig;
 
 /// A loaded model and the configuration it was built from.
 pub struct Loaded {
@@ -34,7 +34,9 @@ pub fn load(weights: &Path, config: Option<&PathBuf>, device: &Device) -> Result
     let model = match load_model(&config, &checkpoint, device) {
         Ok(model) => model,
         Err(e) if defaulted => {
-            bail!("{e} (no --config was given, so the R50 COCO configuration was assumed; pass the model's config.json)")
+            bail!(
+                "{e} (no --config was given, so the R50 COCO configuration was assumed; pass the model's config.json)"
+            )
         }
         Err(e) => return Err(e.into()),
     };

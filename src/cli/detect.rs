@@ -62,11 +62,8 @@ pub fn run(args: DetectArgs) -> Result<()> {
     let loaded = load(&args.weights, args.config.as_ref(), &device)?;
     let labels = loaded.config.labels();
     let options = PostProcessOptions { threshold: args.threshold, top_k: args.top_k };
-    let groups: Vec<Vec<usize>> = if args.batch {
-        vec![(0..images.len()).collect()]
-    } else {
-        (0..images.len()).map(|i| vec![i]).collect()
-    };
+    let groups: Vec<Vec<usize>> =
+        if args.batch { vec![(0..images.len()).collect()] } else { (0..images.len()).map(|i| vec![i]).collect() };
     let mut results = Vec::with_capacity(images.len());
     for group in groups {
         let batch_images: Vec<image::RgbImage> = group.iter().map(|&i| images[i].clone()).collect();
@@ -75,10 +72,12 @@ pub fn run(args: DetectArgs) -> Result<()> {
             TensorData::new(batch.pixel_values.clone(), [batch.batch, 3, batch.height, batch.width]),
             &device,
         );
-        let mask = PixelMask { batch: batch.batch, height: batch.height, width: batch.width, data: batch.pixel_mask.clone() };
+        let mask =
+            PixelMask { batch: batch.batch, height: batch.height, width: batch.width, data: batch.pixel_mask.clone() };
         let output = loaded.model.forward(pixel_values, &mask, ForwardOptions::default());
         let raw = pollster::block_on(read_predictions(&output)).context("reading the predictions back")?;
-        let sizes: Vec<(usize, usize)> = batch_images.iter().map(|im| (im.height() as usize, im.width() as usize)).collect();
+        let sizes: Vec<(usize, usize)> =
+            batch_images.iter().map(|im| (im.height() as usize, im.width() as usize)).collect();
         for (k, dets) in post_process(&raw, &sizes, &labels, options).into_iter().enumerate() {
             let i = group[k];
             results.push(ImageResult {

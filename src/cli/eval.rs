@@ -53,7 +53,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
             data.class_names
         );
     };
-    let metrics = coco_metrics(&loaded.model, &labels, &data.images, &data.eval, &class_to_label, args.resize, &device)?;
+    let metrics =
+        coco_metrics(&loaded.model, &labels, &data.images, &data.eval, &class_to_label, args.resize, &device)?;
     print_metrics(&metrics);
     if let Some(path) = &args.output {
         std::fs::write(path, serde_json::to_string_pretty(&metrics)? + "\n")
@@ -76,11 +77,17 @@ pub fn coco_metrics(
     let mut dets = Vec::new();
     for (i, (img, img_gt)) in images.iter().zip(ground_truth).enumerate() {
         let batch = preprocess(std::slice::from_ref(img), resize);
-        let pixel_values = Tensor::<4>::from_data(TensorData::new(batch.pixel_values, [1, 3, batch.height, batch.width]), device);
+        let pixel_values =
+            Tensor::<4>::from_data(TensorData::new(batch.pixel_values, [1, 3, batch.height, batch.width]), device);
         let mask = PixelMask { batch: 1, height: batch.height, width: batch.width, data: batch.pixel_mask };
         let out = model.forward(pixel_values, &mask, ForwardOptions::default());
         let raw = pollster::block_on(read_predictions(&out)).context("reading predictions")?;
-        let found = post_process(&raw, &[(img.height() as usize, img.width() as usize)], labels, PostProcessOptions { threshold: 0.0, top_k: 100 });
+        let found = post_process(
+            &raw,
+            &[(img.height() as usize, img.width() as usize)],
+            labels,
+            PostProcessOptions { threshold: 0.0, top_k: 100 },
+        );
         for g in img_gt {
             gts.push(GroundTruth {
                 image_id: i as u64,
@@ -92,7 +99,12 @@ pub fn coco_metrics(
         }
         for d in found.into_iter().flatten() {
             let [x0, y0, x1, y1] = d.bbox.map(f64::from);
-            dets.push(Detection { image_id: i as u64, category_id: d.label as u64, bbox: [x0, y0, x1 - x0, y1 - y0], score: d.score as f64 });
+            dets.push(Detection {
+                image_id: i as u64,
+                category_id: d.label as u64,
+                bbox: [x0, y0, x1 - x0, y1 - y0],
+                score: d.score as f64,
+            });
         }
     }
     let image_ids: Vec<u64> = (0..images.len() as u64).collect();

@@ -21,8 +21,10 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    let www = args.root.join("www").canonicalize().with_context(|| format!("{}: no www/ folder", args.root.display()))?;
-    let pkg = args.root.join("pkg").canonicalize().with_context(|| format!("{}: no pkg/ folder", args.root.display()))?;
+    let www =
+        args.root.join("www").canonicalize().with_context(|| format!("{}: no www/ folder", args.root.display()))?;
+    let pkg =
+        args.root.join("pkg").canonicalize().with_context(|| format!("{}: no pkg/ folder", args.root.display()))?;
     if !pkg.join("cdetr.js").exists() {
         bail!("{}: the wasm bindings are missing; build them with scripts/build-web.sh", pkg.display());
     }
@@ -81,7 +83,8 @@ fn resolve(path: &str, www: &Path, pkg: &Path) -> Option<PathBuf> {
     };
     let rest = if rest.is_empty() { "index.html".to_string() } else { rest };
     let relative = Path::new(&rest);
-    let clean = relative.components().all(|c| matches!(c, Component::Normal(s) if !s.to_string_lossy().starts_with('.')));
+    let clean =
+        relative.components().all(|c| matches!(c, Component::Normal(s) if !s.to_string_lossy().starts_with('.')));
     if !clean {
         return None;
     }
@@ -157,7 +160,15 @@ mod tests {
         assert!(resolve("/", &www, &pkg).unwrap().ends_with("index.html"));
         assert!(resolve("/sub/a.js", &www, &pkg).is_some());
         assert!(resolve("/pkg/cdetr.js", &www, &pkg).is_some());
-        for bad in ["/../Cargo.toml", "/%2e%2e/Cargo.toml", "/pkg/../Cargo.toml", "/.secret", "/sub/../../Cargo.toml", "/%zz", "/missing"] {
+        for bad in [
+            "/../Cargo.toml",
+            "/%2e%2e/Cargo.toml",
+            "/pkg/../Cargo.toml",
+            "/.secret",
+            "/sub/../../Cargo.toml",
+            "/%zz",
+            "/missing",
+        ] {
             assert!(resolve(bad, &www, &pkg).is_none(), "{bad}");
         }
     }

@@ -122,7 +122,14 @@ pub fn load_data(path: &Path, format: Option<DataFormat>, split: Option<&str>) -
     for s in &dataset.samples {
         let image = load_image(&root.join(&s.image))?;
         if image.dimensions() != (s.width, s.height) {
-            size_mismatches.push(format!("{}: the annotations say {}×{}, the image is {}×{}", s.image, s.width, s.height, image.width(), image.height()));
+            size_mismatches.push(format!(
+                "{}: the annotations say {}×{}, the image is {}×{}",
+                s.image,
+                s.width,
+                s.height,
+                image.width(),
+                image.height()
+            ));
         }
         images.push(image);
         boxes.push(s.annotations.clone());
@@ -130,7 +137,10 @@ pub fn load_data(path: &Path, format: Option<DataFormat>, split: Option<&str>) -
     }
     if !size_mismatches.is_empty() {
         // As the official loader, the decoded image's size is the one that counts (boxes are normalised by it).
-        eprintln!("warning: {} image(s) differ in size from their annotations (boxes were clipped to the annotated size):", size_mismatches.len());
+        eprintln!(
+            "warning: {} image(s) differ in size from their annotations (boxes were clipped to the annotated size):",
+            size_mismatches.len()
+        );
         for m in size_mismatches.iter().take(5) {
             eprintln!("  {m}");
         }
@@ -139,7 +149,8 @@ pub fn load_data(path: &Path, format: Option<DataFormat>, split: Option<&str>) -
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    std::fs::create_dir_all(&args.output).with_context(|| format!("{}: cannot create folder", args.output.display()))?;
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("{}: cannot create folder", args.output.display()))?;
     let data = load_data(&args.data, args.format, args.split.as_deref())?;
     let options = TrainOptions {
         lr: args.lr,
@@ -197,7 +208,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let metrics_path = args.output.join("metrics.jsonl");
     if args.resume && metrics_path.exists() {
         // Steps after the checkpoint (a run stopped mid-epoch) are redone: drop their lines first.
-        let text = std::fs::read_to_string(&metrics_path).with_context(|| format!("{}: cannot read", metrics_path.display()))?;
+        let text = std::fs::read_to_string(&metrics_path)
+            .with_context(|| format!("{}: cannot read", metrics_path.display()))?;
         let kept: String = text
             .lines()
             .filter(|l| {

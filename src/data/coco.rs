@@ -106,7 +106,11 @@ pub fn parse_coco(json: &str, file: &str) -> Result<Dataset, DataError> {
 /// [`parse_coco`] for files whose `images` may lack `width`/`height` (the official loader reads the size
 /// from the image): `dims(file_name)` gives `(width, height)` of such an image, or `None` when it cannot be
 /// found, which is then an error naming the field.
-pub fn parse_coco_with_dims(json: &str, file: &str, dims: &dyn Fn(&str) -> Option<(u32, u32)>) -> Result<Dataset, DataError> {
+pub fn parse_coco_with_dims(
+    json: &str,
+    file: &str,
+    dims: &dyn Fn(&str) -> Option<(u32, u32)>,
+) -> Result<Dataset, DataError> {
     let raw: RawFile = serde_json::from_str(json).map_err(|e| json_syntax_error(file, &e))?;
     let f = Fields { file };
     let missing = |key: &str| f.err(key.to_string(), "missing (expected an array)");
@@ -140,7 +144,14 @@ pub fn parse_coco_with_dims(json: &str, file: &str, dims: &dyn Fn(&str) -> Optio
         if sample_of.insert(id, i).is_some() {
             return Err(f.err(format!("images[{i}].id"), format!("duplicate image id {id}")));
         }
-        samples.push(SampleMeta { image: file_name, width, height, annotations: Vec::new(), image_id: id, eval_annotations: Some(Vec::new()) });
+        samples.push(SampleMeta {
+            image: file_name,
+            width,
+            height,
+            annotations: Vec::new(),
+            image_id: id,
+            eval_annotations: Some(Vec::new()),
+        });
     }
 
     let mut report = ValidationReport::default();

@@ -11,7 +11,8 @@ use image::RgbImage;
 
 use super::{DataError, DataFormat, Dataset, SampleMeta, ValidationReport};
 use super::{
-    parse_class_names, parse_coco_with_dims, parse_voc, parse_voc_with_dims, parse_yolo_with_report, to_coco_json, voc_dataset,
+    parse_class_names, parse_coco_with_dims, parse_voc, parse_voc_with_dims, parse_yolo_with_report, to_coco_json,
+    voc_dataset,
 };
 
 /// Image file extensions that can be decoded (the `image` crate is built with PNG and JPEG only).
@@ -446,7 +447,14 @@ fn load_yolo(path: &Path, split: Option<&str>) -> Result<(Dataset, PathBuf), Dat
             }
             None => Vec::new(), // no label file: an image without objects
         };
-        samples.push(SampleMeta { image: rel(img, &image_dir), width, height, annotations, image_id: i as i64, eval_annotations: None });
+        samples.push(SampleMeta {
+            image: rel(img, &image_dir),
+            width,
+            height,
+            annotations,
+            image_id: i as i64,
+            eval_annotations: None,
+        });
     }
     let dataset = Dataset { category_ids: (0..class_names.len() as i64).collect(), class_names, samples, report };
     Ok((dataset, image_dir))

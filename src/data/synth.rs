@@ -51,7 +51,14 @@ pub fn synth_dataset(seed: u64, n: usize, width: u32, height: u32) -> (Dataset, 
     let mut images = Vec::with_capacity(n);
     for i in 0..n {
         let (img, annotations) = synth_sample(sample_seed(seed, i as u64), width, height, SYNTH_MAX_OBJECTS);
-        samples.push(SampleMeta { image: format!("synth_{i:05}.png"), width, height, annotations, image_id: i as i64, eval_annotations: None });
+        samples.push(SampleMeta {
+            image: format!("synth_{i:05}.png"),
+            width,
+            height,
+            annotations,
+            image_id: i as i64,
+            eval_annotations: None,
+        });
         images.push(img);
     }
     let dataset = Dataset {

@@ -35,7 +35,8 @@ fn extension(path: &str) -> String {
 
 fn is_class_list(name: &str) -> bool {
     let base = base_name(name).to_ascii_lowercase();
-    matches!(base.as_str(), "classes.txt" | "obj.names" | "data.yaml" | "data.yml" | "labels.txt") || base.ends_with(".names")
+    matches!(base.as_str(), "classes.txt" | "obj.names" | "data.yaml" | "data.yml" | "labels.txt")
+        || base.ends_with(".names")
 }
 
 /// Builds a dataset whose sample `image`s are the uploaded image names. `files` are `(name, text)`.
@@ -67,7 +68,11 @@ pub fn dataset_from_uploads(files: &[(String, String)], images: &[UploadedImage]
         let mut parsed = Vec::new();
         let mut missing = Vec::new();
         for (name, text) in &xml {
-            let image = |f: &Option<String>| f.as_deref().and_then(|f| by_name.get(base_name(f)).copied()).or_else(|| by_stem.get(stem(name)).copied());
+            let image = |f: &Option<String>| {
+                f.as_deref()
+                    .and_then(|f| by_name.get(base_name(f)).copied())
+                    .or_else(|| by_stem.get(stem(name)).copied())
+            };
             // Dimensions from the uploaded image when the XML lacks <size>.
             let hint = by_stem.get(stem(name)).map(|i| (i.width, i.height));
             let voc = parse_voc_with_dims(text, name, hint)?;
@@ -107,7 +112,8 @@ pub fn dataset_from_uploads(files: &[(String, String)], images: &[UploadedImage]
     } else {
         return Err(DataError::Layout {
             path: "upload".into(),
-            message: "no annotation file: add a COCO .json, Pascal VOC .xml files or YOLO .txt labels with classes.txt".into(),
+            message: "no annotation file: add a COCO .json, Pascal VOC .xml files or YOLO .txt labels with classes.txt"
+                .into(),
         });
     };
     dataset.samples.iter_mut().enumerate().for_each(|(i, s)| s.image_id = i as i64);
@@ -143,7 +149,8 @@ mod tests {
         let d = dataset_from_uploads(&[("b.xml".into(), xml.into())], &[img("b.png")]).unwrap();
         assert_eq!(d.class_names, vec!["cell"]);
         assert_eq!(d.samples[0].annotations.len(), 1);
-        let err = dataset_from_uploads(&[("bad.xml".into(), "<annotation><object>".into())], &[img("b.png")]).unwrap_err();
+        let err =
+            dataset_from_uploads(&[("bad.xml".into(), "<annotation><object>".into())], &[img("b.png")]).unwrap_err();
         assert!(err.to_string().contains("bad.xml"), "{err}");
     }
 

@@ -178,7 +178,14 @@ pub fn voc_dataset(files: &[(String, VocFile)], class_names: Option<Vec<String>>
             let stem = base.strip_suffix(".xml").unwrap_or(base);
             format!("{stem}.jpg")
         });
-        samples.push(SampleMeta { image, width: voc.width, height: voc.height, annotations, image_id: i as i64, eval_annotations: None });
+        samples.push(SampleMeta {
+            image,
+            width: voc.width,
+            height: voc.height,
+            annotations,
+            image_id: i as i64,
+            eval_annotations: None,
+        });
     }
     Dataset { category_ids: (0..class_names.len() as i64).collect(), class_names, samples, report }
 }

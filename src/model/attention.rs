@@ -19,9 +19,7 @@ const MASKED_SCORE: f32 = -1.0e9;
 
 /// A linear layer with Xavier-uniform weights, as the official transformer initialises its projections.
 pub(crate) fn xavier_linear(d_input: usize, d_output: usize, device: &Device) -> Linear {
-    LinearConfig::new(d_input, d_output)
-        .with_initializer(Initializer::XavierUniform { gain: 1.0 })
-        .init(device)
+    LinearConfig::new(d_input, d_output).with_initializer(Initializer::XavierUniform { gain: 1.0 }).init(device)
 }
 
 /// `[B, L, H·dh]` → `[B, H, L, dh]`
@@ -82,7 +80,8 @@ fn attend(
         let [b, h, lq, _] = q.dims();
         let lk = k.dims()[2];
         let mask = key_padding.map(|m| m.clone().expand([b, h, lq, lk]));
-        let context = attention(q, k, v, mask, None, AttentionModuleOptions { scale: None, softcap: None, is_causal: false });
+        let context =
+            attention(q, k, v, mask, None, AttentionModuleOptions { scale: None, softcap: None, is_causal: false });
         return Attended { output: out_proj.forward(merge_heads(context)), probs: None };
     }
     let probs = attention_probs(q, k, key_padding);

@@ -87,7 +87,14 @@ pub fn conv_bn(conv: &Conv2d, bn: &FrozenBatchNorm2d, x: Tensor<4>) -> Tensor<4>
     conv2d(x, weight, Some(shift), ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups))
 }
 
-fn conv(channels: [usize; 2], kernel: usize, stride: usize, padding: usize, dilation: usize, device: &Device) -> Conv2d {
+fn conv(
+    channels: [usize; 2],
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+    device: &Device,
+) -> Conv2d {
     let fan_in = channels[0] * kernel * kernel;
     Conv2dConfig::new(channels, [kernel, kernel])
         .with_stride([stride, stride])
@@ -133,10 +140,8 @@ impl BottleneckConfig {
     pub fn init(&self, device: &Device) -> Bottleneck {
         let out = self.width * 4;
         let bn = |n| FrozenBatchNorm2dConfig::new(n).init(device);
-        let downsample = (self.stride != 1 || self.in_channels != out).then(|| Downsample {
-            conv: conv([self.in_channels, out], 1, self.stride, 0, 1, device),
-            bn: bn(out),
-        });
+        let downsample = (self.stride != 1 || self.in_channels != out)
+            .then(|| Downsample { conv: conv([self.in_channels, out], 1, self.stride, 0, 1, device), bn: bn(out) });
         Bottleneck {
             conv1: conv([self.in_channels, self.width], 1, 1, 0, 1, device),
             bn1: bn(self.width),

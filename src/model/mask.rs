@@ -51,10 +51,7 @@ impl PixelMask {
     /// `[B, 1, 1, H·W]`, true where a key is padding: the key-padding mask of attention over this map.
     pub fn key_padding(&self, device: &Device) -> Tensor<4, Bool> {
         let values: Vec<bool> = self.data.iter().map(|&m| m == 0).collect();
-        Tensor::from_data(
-            TensorData::new(values, [self.batch, 1, 1, self.height * self.width]),
-            device,
-        )
+        Tensor::from_data(TensorData::new(values, [self.batch, 1, 1, self.height * self.width]), device)
     }
 }
 

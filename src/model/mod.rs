@@ -156,11 +156,7 @@ impl ConditionalDetr {
         if let Some(last) = bbox_predictor.layers.last_mut() {
             *last = LinearConfig::new(d, 4).with_initializer(Initializer::Zeros).init(device);
         }
-        Self {
-            model,
-            class_labels_classifier: class_head(d, config.num_labels(), device),
-            bbox_predictor,
-        }
+        Self { model, class_labels_classifier: class_head(d, config.num_labels(), device), bbox_predictor }
     }
 
     /// Replaces the class head by a fresh one for `num_labels` classes (fine-tuning to a new label set).
@@ -299,9 +295,8 @@ pub fn rates_of(config: &ConditionalDetrConfig) -> DropoutRates {
 }
 
 fn class_head(d: usize, num_labels: usize, device: &Device) -> Linear {
-    let mut head = LinearConfig::new(d, num_labels)
-        .with_initializer(Initializer::XavierUniform { gain: 1.0 })
-        .init(device);
+    let mut head =
+        LinearConfig::new(d, num_labels).with_initializer(Initializer::XavierUniform { gain: 1.0 }).init(device);
     let prior = -((1.0f64 - 0.01) / 0.01).ln();
     head.bias = Some(Param::from_tensor(Tensor::full([num_labels], prior, device)));
     head

@@ -102,9 +102,7 @@ impl EncoderLayerConfig {
     pub fn init(&self, device: &Device) -> EncoderLayer {
         let d = self.d_model;
         EncoderLayer {
-            self_attn: DetrAttentionConfig::new(d, self.heads)
-                .with_dropout(self.dropout.attention)
-                .init(device),
+            self_attn: DetrAttentionConfig::new(d, self.heads).with_dropout(self.dropout.attention).init(device),
             self_attn_layer_norm: LayerNormConfig::new(d).init(device),
             fc1: xavier_linear(d, self.ffn_dim, device),
             fc2: xavier_linear(self.ffn_dim, d, device),
@@ -201,9 +199,7 @@ impl DecoderLayerConfig {
             sa_kcontent_proj: lin(d, d),
             sa_kpos_proj: lin(d, d),
             sa_v_proj: lin(d, d),
-            self_attn: ConditionalAttentionConfig::new(d, self.heads)
-                .with_dropout(self.dropout.attention)
-                .init(device),
+            self_attn: ConditionalAttentionConfig::new(d, self.heads).with_dropout(self.dropout.attention).init(device),
             self_attn_layer_norm: LayerNormConfig::new(d).init(device),
             ca_qcontent_proj: lin(d, d),
             ca_qpos_proj: self.is_first.then(|| lin(d, d)),
@@ -280,10 +276,13 @@ impl DecoderLayer {
         };
         let q_spatial = self.ca_qpos_sine_proj.forward(query_sine_embed);
         let per_head = |x: Tensor<3>, len: usize| x.reshape([b, len, heads, d / heads]);
-        let q = Tensor::cat(vec![per_head(q_content.clone(), nq), per_head(q_spatial.clone(), nq)], 3)
-            .reshape([b, nq, 2 * d]);
-        let k = Tensor::cat(vec![per_head(k_content.clone(), hw), per_head(k_pos.clone(), hw)], 3)
-            .reshape([b, hw, 2 * d]);
+        let q = Tensor::cat(vec![per_head(q_content.clone(), nq), per_head(q_spatial.clone(), nq)], 3).reshape([
+            b,
+            nq,
+            2 * d,
+        ]);
+        let k =
+            Tensor::cat(vec![per_head(k_content.clone(), hw), per_head(k_pos.clone(), hw)], 3).reshape([b, hw, 2 * d]);
         let attended = self.encoder_attn.forward(q, k, v, ctx.key_padding, want_maps);
         let maps = want_maps.then(|| CrossAttentionMaps {
             // Same scale as the combined attention (1/sqrt(2d/M)), so the three maps compare directly.

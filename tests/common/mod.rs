@@ -42,8 +42,12 @@ pub fn fixture_tensors_of(fixture: &str) -> HashMap<String, RefTensor> {
     for (name, view) in st.tensors() {
         let data = view.data();
         let values: Vec<f64> = match view.dtype() {
-            safetensors::Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
-            safetensors::Dtype::I64 => data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            safetensors::Dtype::F32 => {
+                data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect()
+            }
+            safetensors::Dtype::I64 => {
+                data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect()
+            }
             safetensors::Dtype::U8 => data.iter().map(|&v| v as f64).collect(),
             safetensors::Dtype::BOOL => data.iter().map(|&v| v as f64).collect(),
             other => panic!("unexpected dtype {other:?} for {name}"),
@@ -91,6 +95,11 @@ pub fn assert_close(name: &str, a: &[f32], b: &[f64], tol: f64) {
 /// Asserts `|a - b| <= tol` element-wise (absolute), naming the tensor and the worst element.
 pub fn assert_close_abs(name: &str, a: &[f32], b: &[f64], tol: f64) {
     assert_eq!(a.len(), b.len(), "{name}: {} values, reference has {}", a.len(), b.len());
-    let (worst, at) = a.iter().zip(b).enumerate().map(|(i, (&x, &y))| ((x as f64 - y).abs(), i)).fold((0.0, 0), |m, e| if !(e.0 <= m.0) { e } else { m });
+    let (worst, at) = a
+        .iter()
+        .zip(b)
+        .enumerate()
+        .map(|(i, (&x, &y))| ((x as f64 - y).abs(), i))
+        .fold((0.0, 0), |m, e| if !(e.0 <= m.0) { e } else { m });
     assert!(worst <= tol, "{name}: |error| {worst:.3e} > {tol:.0e} at index {at} (got {}, reference {})", a[at], b[at]);
 }
