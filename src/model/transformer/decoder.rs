@@ -1,5 +1,5 @@
-//! The transformer: post-norm encoder and the conditional decoder (paper §3.2–3.3; official
-//! `models/transformer.py`; HF `ConditionalDetrEncoder`, `ConditionalDetrDecoder`).
+//! The conditional decoder (paper §3.2–3.3; official `models/transformer.py` `TransformerDecoder`; HF
+//! `ConditionalDetrDecoder`).
 //!
 //! Decoder layer `i` forms, for every query, the conditional spatial query
 //! `p_q = ca_qpos_sine_proj(T ⊙ sinusoidal(s))` where `s = sigmoid(ref_point_head(query_pos))` is the
@@ -16,140 +16,12 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Bool, Device, Tensor};
 
-use super::Trace;
-use super::attention::{
-    ConditionalAttention, ConditionalAttentionConfig, DetrAttention, DetrAttentionConfig, attention_probs, split_heads,
-    xavier_linear,
+use super::{DropoutRates, Mlp, MlpConfig};
+use crate::model::Trace;
+use crate::model::attention::{
+    ConditionalAttention, ConditionalAttentionConfig, attention_probs, split_heads, xavier_linear,
 };
-use super::position_encoding::query_sine_embedding;
-
-/// A stack of linear layers with ReLU between them (official `MLP`).
-#[derive(Module, Debug)]
-pub struct Mlp {
-    pub layers: Vec<Linear>,
-}
-
-/// Configuration of an [`Mlp`].
-#[derive(Config, Debug)]
-pub struct MlpConfig {
-    pub d_input: usize,
-    pub d_hidden: usize,
-    pub d_output: usize,
-    pub num_layers: usize,
-}
-
-impl MlpConfig {
-    pub fn init(&self, device: &Device) -> Mlp {
-        let layers = (0..self.num_layers)
-            .map(|i| {
-                let d_in = if i == 0 { self.d_input } else { self.d_hidden };
-                let d_out = if i + 1 == self.num_layers { self.d_output } else { self.d_hidden };
-                xavier_linear(d_in, d_out, device)
-            })
-            .collect();
-        Mlp { layers }
-    }
-}
-
-impl Mlp {
-    /// # Shapes
-    /// - x: `[..., d_input]` → `[..., d_output]`
-    pub fn forward<const D: usize>(&self, mut x: Tensor<D>) -> Tensor<D> {
-        let n = self.layers.len();
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
-            if i + 1 < n {
-                x = relu(x);
-            }
-        }
-        x
-    }
-}
-
-/// Dropout probabilities of a transformer layer (official: all three equal `--dropout` in training).
-#[derive(Config, Debug, Copy)]
-pub struct DropoutRates {
-    #[config(default = 0.1)]
-    pub dropout: f64,
-    #[config(default = 0.0)]
-    pub attention: f64,
-    #[config(default = 0.0)]
-    pub activation: f64,
-}
-
-/// Post-norm encoder layer.
-#[derive(Module, Debug)]
-pub struct EncoderLayer {
-    pub self_attn: DetrAttention,
-    pub self_attn_layer_norm: LayerNorm,
-    pub fc1: Linear,
-    pub fc2: Linear,
-    pub final_layer_norm: LayerNorm,
-    pub dropout: Dropout,
-    pub activation_dropout: Dropout,
-}
-
-/// Configuration of an [`EncoderLayer`].
-#[derive(Config, Debug)]
-pub struct EncoderLayerConfig {
-    pub d_model: usize,
-    pub heads: usize,
-    pub ffn_dim: usize,
-    pub dropout: DropoutRates,
-}
-
-impl EncoderLayerConfig {
-    pub fn init(&self, device: &Device) -> EncoderLayer {
-        let d = self.d_model;
-        EncoderLayer {
-            self_attn: DetrAttentionConfig::new(d, self.heads).with_dropout(self.dropout.attention).init(device),
-            self_attn_layer_norm: LayerNormConfig::new(d).init(device),
-            fc1: xavier_linear(d, self.ffn_dim, device),
-            fc2: xavier_linear(self.ffn_dim, d, device),
-            final_layer_norm: LayerNormConfig::new(d).init(device),
-            dropout: DropoutConfig::new(self.dropout.dropout).init(),
-            activation_dropout: DropoutConfig::new(self.dropout.activation).init(),
-        }
-    }
-}
-
-impl EncoderLayer {
-    /// # Shapes
-    /// - x, pos: `[B, L, d]`, key_padding: `[B, 1, 1, L]` → `[B, L, d]`
-    pub fn forward(&self, x: Tensor<3>, pos: Tensor<3>, key_padding: Option<&Tensor<4, Bool>>) -> Tensor<3> {
-        let attended = self.self_attn.forward(x.clone(), pos, key_padding);
-        let x = self.self_attn_layer_norm.forward(x + self.dropout.forward(attended));
-        let hidden = self.activation_dropout.forward(relu(self.fc1.forward(x.clone())));
-        let out = self.dropout.forward(self.fc2.forward(hidden));
-        self.final_layer_norm.forward(x + out)
-    }
-}
-
-/// The encoder: a stack of [`EncoderLayer`]s without a final norm.
-#[derive(Module, Debug)]
-pub struct Encoder {
-    pub layers: Vec<EncoderLayer>,
-}
-
-impl Encoder {
-    /// # Shapes
-    /// - x, pos: `[B, L, d]`, key_padding: `[B, 1, 1, L]` → `[B, L, d]`
-    pub fn forward(
-        &self,
-        mut x: Tensor<3>,
-        pos: Tensor<3>,
-        key_padding: Option<&Tensor<4, Bool>>,
-        mut trace: Option<&mut Trace>,
-    ) -> Tensor<3> {
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x, pos.clone(), key_padding);
-            if let Some(t) = trace.as_deref_mut() {
-                t.record(format!("encoder.layer_outputs.{i}"), &x);
-            }
-        }
-        x
-    }
-}
+use crate::model::position_encoding::query_sine_embedding;
 
 /// Conditional decoder layer (HF `ConditionalDetrDecoderLayer`).
 #[derive(Module, Debug)]
