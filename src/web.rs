@@ -17,8 +17,9 @@ use crate::data::augment::TrainAugment;
 use crate::data::upload::{UploadedImage, dataset_from_uploads};
 use crate::data::{BoxAnnotation, Rng};
 use crate::eval::{CocoMetrics, Detection as EvalDetection, GroundTruth, evaluate};
+use crate::model::inference::InferenceModel;
 use crate::model::mask::PixelMask;
-use crate::model::{AttentionOutput, ConditionalDetr, ForwardOptions};
+use crate::model::{AttentionOutput, ForwardOptions};
 use crate::postprocess::{Detection, PostProcessOptions, post_process, read_predictions};
 use crate::preprocess::{ResizeMode, preprocess, rgba_to_rgb};
 use crate::train::{LabelPlan, StepMetrics, TrainOptions, Trainer, TrainingSet, TrainingSnapshot, plan_labels};
@@ -157,7 +158,7 @@ struct DetectResult {
 }
 
 struct LoadedModel {
-    model: ConditionalDetr,
+    model: InferenceModel,
     config: ConditionalDetrConfig,
     name: String,
 }
@@ -282,7 +283,7 @@ impl Engine {
             Some(text) => ConditionalDetrConfig::from_json(&text, "config.json").map_err(js_err)?,
             None => checkpoint.config.clone().unwrap_or_default(),
         };
-        let model = load_model(&config, &checkpoint, &self.device).map_err(js_err)?;
+        let model = InferenceModel::new(load_model(&config, &checkpoint, &self.device).map_err(js_err)?);
         let info = ModelInfo {
             name: name.clone(),
             format: checkpoint.format.to_string(),
@@ -478,7 +479,7 @@ impl Engine {
         .with_config_weights(&config);
         // The loaded weights, switched to autodiff (no copy through the host).
         let device = self.device.clone().autodiff();
-        let mut model = loaded.model.clone().train();
+        let mut model = loaded.model.model.clone().train();
         if new_head {
             model = model.with_new_class_head(config.num_labels(), &device);
         }
@@ -530,7 +531,7 @@ impl Engine {
         if session.val.is_empty() {
             return Err(js_err("the validation split is empty"));
         }
-        let model = session.trainer.inference_model();
+        let model = InferenceModel::new(session.trainer.inference_model());
         let labels = session.config.labels();
         let mode = ResizeMode::Size { shortest_edge: session.max_size * 800 / 1333, longest_edge: session.max_size };
         let mut gts = Vec::new();
@@ -582,7 +583,7 @@ impl Engine {
     #[wasm_bindgen(js_name = useTrainedModel)]
     pub fn use_trained_model(&mut self) -> Result<JsValue, JsError> {
         let session = self.session.as_ref().ok_or_else(|| js_err("no fine-tuning session"))?;
-        let model = session.trainer.inference_model();
+        let model = InferenceModel::new(session.trainer.inference_model());
         let name = format!("{} (fine-tuned)", self.model.as_ref().map(|m| m.name.as_str()).unwrap_or("model"));
         self.model = Some(LoadedModel { model, config: session.config.clone(), name });
         self.attention = None;
@@ -596,7 +597,7 @@ impl Engine {
             Some(s) => (s.trainer.inference_model(), s.config.clone()),
             None => {
                 let m = self.model.as_ref().ok_or_else(|| js_err("no model to export"))?;
-                (m.model.clone(), m.config.clone())
+                (m.model.model.clone(), m.config.clone())
             }
         };
         let tensors = collect_hf_tensors(&model).await.map_err(js_err)?;

@@ -1,12 +1,14 @@
 //! Parity with the Hugging Face / official reference (transformers 4.57.6): every recorded stage of the
 //! forward pass, from each of the three checkpoint files, within 1e-4 absolute — on the main fixture
 //! (`tests/fixtures/tiny`) and on a second configuration (`tests/fixtures/tiny_dc5`: dilated last stage,
-//! 5 heads, 3 + 4 layers, 15 queries, 3 labels, four images).
+//! 5 heads, 3 + 4 layers, 15 queries, 3 labels, four images); both through Burn and with the backbone on the
+//! packed CPU kernels.
 
 mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use cdetr::ConditionalDetrConfig;
+use cdetr::model::inference::InferenceModel;
 use cdetr::model::mask::PixelMask;
 use cdetr::model::{ConditionalDetr, ForwardOptions, Trace};
 use cdetr::postprocess::{PostProcessOptions, RawPredictions, post_process};
@@ -43,12 +45,26 @@ fn values(t: &cdetr::model::TraceEntry) -> Vec<f32> {
     t.values.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
+/// Checks both ways the CPU runs a model: every layer through Burn (as on WebGPU and in training) and the
+/// backbone through the packed CPU kernels (as in detection on the CPU).
 fn check_trace(fx: &str, model: &ConditionalDetr, label: &str) -> Trace {
+    let options = ForwardOptions { aux: true, attention_maps: true };
+    check_trace_of(fx, &format!("{label} (Burn)"), |px, mask, trace| {
+        model.forward_traced(px, mask, options, trace);
+    });
+    let prepared = InferenceModel::new(model.clone());
+    assert!(prepared.uses_cpu_kernels(), "{label}: the CPU device should use the packed backbone");
+    check_trace_of(fx, &format!("{label} (CPU kernels)"), |px, mask, trace| {
+        prepared.forward_traced(px, mask, options, trace);
+    })
+}
+
+fn check_trace_of(fx: &str, label: &str, forward: impl Fn(Tensor<4>, &PixelMask, &mut Trace)) -> Trace {
     let refs = fixture_tensors_of(fx);
     let device = Device::flex();
     let (pixel_values, mask) = inputs(&refs, &device);
     let mut trace = Trace::default();
-    model.forward_traced(pixel_values, &mask, ForwardOptions { aux: true, attention_maps: true }, &mut trace);
+    forward(pixel_values, &mask, &mut trace);
     let mut compared = 0;
     for entry in &trace.entries {
         let Some(reference) = refs.get(&entry.name) else {

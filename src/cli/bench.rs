@@ -9,6 +9,8 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use burn::tensor::{Distribution, Tensor};
 use cdetr::ConditionalDetrConfig;
+use cdetr::model::cpu_backbone::Stages;
+use cdetr::model::inference::InferenceModel;
 use cdetr::model::mask::PixelMask;
 use cdetr::model::{ConditionalDetr, ForwardOptions};
 use cdetr::weights::backbone_config;
@@ -34,6 +36,9 @@ pub struct BenchArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Run the backbone through Burn's convolutions instead of the packed CPU kernels.
+    #[arg(long)]
+    burn_backbone: bool,
 }
 
 #[derive(Serialize)]
@@ -72,6 +77,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let config: ConditionalDetrConfig = resolve_config(args.config.as_deref(), None)?;
     let device = cpu();
     let model = ConditionalDetr::init(&config, &backbone_config(&config, None)?, &device);
+    let model = if args.burn_backbone { InferenceModel::from_burn(model) } else { InferenceModel::new(model) };
     let input = Tensor::<4>::random([1, 3, h, w], Distribution::Normal(0.0, 1.0), &device);
     let mask = PixelMask::from_sizes(&[(h, w)], h, w);
 
@@ -83,7 +89,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let time_backbone = || {
         let start = Instant::now();
-        let features = model.model.backbone.forward(input.clone());
+        let features = model.backbone(input.clone(), Stages::Last);
         let _ = features.last().map(|f| f.clone().sum().into_data());
         start.elapsed().as_secs_f64()
     };
@@ -92,7 +98,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let sync = |t: &Tensor<4>| {
             let _ = t.clone().sum().into_data();
         };
-        let bb = &model.model.backbone;
+        let bb = &model.model.model.backbone;
         let mut out = Vec::new();
         let t = Instant::now();
         let x = bb.maxpool.forward(burn::tensor::activation::relu(cdetr::model::backbone::conv_bn(
@@ -157,3 +163,4 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     Ok(())
 }
+

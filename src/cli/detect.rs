@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Tensor, TensorData};
 use cdetr::model::ForwardOptions;
+use cdetr::model::inference::InferenceModel;
 use cdetr::model::mask::PixelMask;
 use cdetr::postprocess::{Detection, PostProcessOptions, post_process, read_predictions};
 use cdetr::preprocess::{ResizeMode, preprocess};
@@ -61,6 +62,7 @@ pub fn run(args: DetectArgs) -> Result<()> {
     let device = cpu();
     let loaded = load(&args.weights, args.config.as_ref(), &device)?;
     let labels = loaded.config.labels();
+    let model = InferenceModel::new(loaded.model.clone());
     let options = PostProcessOptions { threshold: args.threshold, top_k: args.top_k };
     let groups: Vec<Vec<usize>> =
         if args.batch { vec![(0..images.len()).collect()] } else { (0..images.len()).map(|i| vec![i]).collect() };
@@ -74,7 +76,7 @@ pub fn run(args: DetectArgs) -> Result<()> {
         );
         let mask =
             PixelMask { batch: batch.batch, height: batch.height, width: batch.width, data: batch.pixel_mask.clone() };
-        let output = loaded.model.forward(pixel_values, &mask, ForwardOptions::default());
+        let output = model.forward(pixel_values, &mask, ForwardOptions::default());
         let raw = pollster::block_on(read_predictions(&output)).context("reading the predictions back")?;
         let sizes: Vec<(usize, usize)> =
             batch_images.iter().map(|im| (im.height() as usize, im.width() as usize)).collect();

@@ -7,6 +7,7 @@ use burn::tensor::{Tensor, TensorData};
 use cdetr::data::DataFormat;
 use cdetr::eval::{CocoMetrics, Detection, GroundTruth, evaluate};
 use cdetr::model::ForwardOptions;
+use cdetr::model::inference::InferenceModel;
 use cdetr::model::mask::PixelMask;
 use cdetr::postprocess::{PostProcessOptions, post_process, read_predictions};
 use cdetr::preprocess::{ResizeMode, preprocess};
@@ -53,8 +54,15 @@ pub fn run(args: EvalArgs) -> Result<()> {
             data.class_names
         );
     };
-    let metrics =
-        coco_metrics(&loaded.model, &labels, &data.images, &data.eval, &class_to_label, args.resize, &device)?;
+    let metrics = coco_metrics(
+        &InferenceModel::new(loaded.model),
+        &labels,
+        &data.images,
+        &data.eval,
+        &class_to_label,
+        args.resize,
+        &device,
+    )?;
     print_metrics(&metrics);
     if let Some(path) = &args.output {
         std::fs::write(path, serde_json::to_string_pretty(&metrics)? + "\n")
@@ -65,7 +73,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
 
 /// Runs the model on every image (top 100 detections, no threshold) and scores them like pycocotools.
 pub fn coco_metrics(
-    model: &cdetr::ConditionalDetr,
+    model: &InferenceModel,
     labels: &[String],
     images: &[image::RgbImage],
     ground_truth: &[Vec<cdetr::data::EvalAnnotation>],

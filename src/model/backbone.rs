@@ -71,13 +71,8 @@ impl FrozenBatchNorm2d {
 /// # Shapes
 /// - x: `[B, C_in, H, W]` → `[B, C_out, H', W']`
 pub fn conv_bn(conv: &Conv2d, bn: &FrozenBatchNorm2d, x: Tensor<4>) -> Tensor<4> {
-    let (scale, shift) = bn.scale_shift();
-    let [c_out, _, _, _] = conv.weight.dims();
-    let weight = conv.weight.val() * scale.reshape([c_out, 1, 1, 1]);
-    let padding = match conv.padding {
-        PaddingConfig2d::Explicit(top, left, _, _) => [top, left],
-        _ => [0, 0],
-    };
+    let (weight, shift) = fold_batch_norm(conv, bn);
+    let padding = explicit_padding(conv);
     let [_, _, kh, kw] = conv.weight.dims();
     if [kh, kw] == [1, 1] && padding == [0, 0] && conv.stride != [1, 1] {
         let [sh, sw] = conv.stride;
@@ -85,6 +80,24 @@ pub fn conv_bn(conv: &Conv2d, bn: &FrozenBatchNorm2d, x: Tensor<4>) -> Tensor<4>
         return conv2d(x, weight, Some(shift), ConvOptions::new([1, 1], [0, 0], conv.dilation, conv.groups));
     }
     conv2d(x, weight, Some(shift), ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups))
+}
+
+/// The weights and bias of `bn(conv(·))` as one convolution: `(W · scale, shift)`, per output channel.
+///
+/// # Shapes
+/// - `([C_out, C_in, kh, kw], [C_out])`
+pub fn fold_batch_norm(conv: &Conv2d, bn: &FrozenBatchNorm2d) -> (Tensor<4>, Tensor<1>) {
+    let (scale, shift) = bn.scale_shift();
+    let [c_out, _, _, _] = conv.weight.dims();
+    (conv.weight.val() * scale.reshape([c_out, 1, 1, 1]), shift)
+}
+
+/// `[top, left]` padding of a backbone convolution (always explicit and symmetric here).
+pub fn explicit_padding(conv: &Conv2d) -> [usize; 2] {
+    match conv.padding {
+        PaddingConfig2d::Explicit(top, left, _, _) => [top, left],
+        _ => [0, 0],
+    }
 }
 
 fn conv(

@@ -8,6 +8,8 @@
 
 pub mod attention;
 pub mod backbone;
+pub mod cpu_backbone;
+pub mod inference;
 pub mod mask;
 pub mod position_encoding;
 pub mod transformer;
@@ -213,12 +215,27 @@ impl ConditionalDetr {
         pixel_values: Tensor<4>,
         mask: &PixelMask,
         options: ForwardOptions,
+        trace: Option<&mut Trace>,
+    ) -> DetrOutput {
+        let features = self.model.backbone.forward(pixel_values);
+        self.forward_from_backbone(features, mask, options, trace)
+    }
+
+    /// The forward pass after the backbone: input projection, encoder, decoder and heads. Only the last of
+    /// the backbone's stage outputs is used (all of them are recorded in the trace).
+    ///
+    /// # Shapes
+    /// - features: the stage outputs `[B, C_i, H_i, W_i]`, mask: `[B, H, W]` of the input
+    pub fn forward_from_backbone(
+        &self,
+        features: Vec<Tensor<4>>,
+        mask: &PixelMask,
+        options: ForwardOptions,
         mut trace: Option<&mut Trace>,
     ) -> DetrOutput {
-        let device = pixel_values.device();
         let m = &self.model;
         let d = m.decoder.d_model;
-        let features = m.backbone.forward(pixel_values);
+        let device = features.last().expect("the backbone has four stages").device();
         if let Some(t) = trace.as_deref_mut() {
             for (i, f) in features.iter().enumerate() {
                 let [_, _, h, w] = f.dims();
