@@ -7,9 +7,11 @@
 //! - focal (Conditional DETR): `c = pos(p) − neg(p)` with `p = σ(logit[q, class_t])`,
 //!   `pos = α(1−p)^γ · −log(p + 1e-8)`, `neg = (1−α)p^γ · −log(1−p + 1e-8)`, α = 0.25, γ = 2;
 //! - softmax (DETR): `c = −p` with `p = softmax(logits[q])[class_t]` over the classes and the no-object
-//!   column (the official approximation of the NLL; the constant 1 of `1 − p` is left out). The costs are computed on the host from predictions
-//! read back asynchronously, and the assignment is solved by `pathfinding`'s Kuhn–Munkres on integer costs
-//! (the float costs scaled so that their sum cannot overflow).
+//!   column (the official approximation of the NLL; the constant 1 of `1 − p` is left out).
+//!
+//! The costs are computed on the host from predictions read back asynchronously, and the assignment is
+//! solved by `pathfinding`'s Kuhn–Munkres on integer costs (the float costs scaled so that their sum cannot
+//! overflow).
 
 use pathfinding::prelude::{Matrix, kuhn_munkres_min};
 

@@ -175,10 +175,8 @@ impl ConditionalDetr {
             decoder,
         };
         let mut bbox_predictor = MlpConfig::new(d, d, 4, 3).init(device);
-        if !config.is_detr() {
-            if let Some(last) = bbox_predictor.layers.last_mut() {
-                *last = LinearConfig::new(d, 4).with_initializer(Initializer::Zeros).init(device);
-            }
+        if let (false, Some(last)) = (config.is_detr(), bbox_predictor.layers.last_mut()) {
+            *last = LinearConfig::new(d, 4).with_initializer(Initializer::Zeros).init(device);
         }
         let class_labels_classifier = class_head(d, config.num_labels(), config.is_detr(), device);
         Self { model, class_labels_classifier, bbox_predictor }
