@@ -32,8 +32,14 @@ fn setup(fx: &str) -> (ConditionalDetr, Tensor<4>, PixelMask, Vec<TargetBoxes>, 
     // The reference ran in eval mode (no dropout) with the stem and layer1 frozen.
     let mut model = load_model_with_dropout(&config, &ckpt, DropoutRates::new().with_dropout(0.0), &device).unwrap();
     model.model.backbone = model.model.backbone.freeze_stem_and_layer1();
+    let (pixel_values, mask, targets) = batch_of(&refs, &device);
+    (model, pixel_values, mask, targets, refs)
+}
+
+/// A fixture's padded input batch, pixel mask and targets on `device`.
+fn batch_of(refs: &HashMap<String, RefTensor>, device: &Device) -> (Tensor<4>, PixelMask, Vec<TargetBoxes>) {
     let pv = &refs["inputs.pixel_values"];
-    let pixel_values = Tensor::from_data(TensorData::new(pv.f32(), pv.shape.clone()), &device);
+    let pixel_values = Tensor::from_data(TensorData::new(pv.f32(), pv.shape.clone()), device);
     let pm = &refs["inputs.pixel_mask"];
     let mask = PixelMask {
         batch: pm.shape[0],
@@ -51,7 +57,7 @@ fn setup(fx: &str) -> (ConditionalDetr, Tensor<4>, PixelMask, Vec<TargetBoxes>, 
                 .collect(),
         })
         .collect();
-    (model, pixel_values, mask, targets, refs)
+    (pixel_values, mask, targets)
 }
 
 fn scalar(t: &Tensor<1>) -> f64 {
@@ -219,43 +225,14 @@ fn detr_setup(
     let ckpt = read_checkpoint_file(&dir.join("model.safetensors")).unwrap();
     let model = load_model_with_dropout(&config, &ckpt, DropoutRates::new().with_dropout(0.0), device).unwrap();
     let refs = fixture_tensors_of("detr_tiny");
-    let pv = &refs["inputs.pixel_values"];
-    let pixel_values = Tensor::from_data(TensorData::new(pv.f32(), pv.shape.clone()), device);
-    let pm = &refs["inputs.pixel_mask"];
-    let mask = PixelMask {
-        batch: pm.shape[0],
-        height: pm.shape[1],
-        width: pm.shape[2],
-        data: pm.values.iter().map(|&v| v as u8).collect(),
-    };
-    let targets = (0..pm.shape[0])
-        .map(|i| TargetBoxes {
-            labels: refs[&format!("targets.{i}.class_labels")].usize(),
-            boxes_cxcywh: refs[&format!("targets.{i}.boxes")]
-                .f32()
-                .chunks(4)
-                .map(|c| [c[0], c[1], c[2], c[3]])
-                .collect(),
-        })
-        .collect();
+    let (pixel_values, mask, targets) = batch_of(&refs, device);
     (model, pixel_values, mask, targets, refs)
 }
 
 /// `aux_reference.safetensors` and `aux_reference.json` of the DETR fixture (made by `make_aux_reference.py`).
 fn detr_aux_reference() -> (HashMap<String, RefTensor>, serde_json::Value) {
-    let bytes = std::fs::read(fixtures().join("detr_tiny/aux_reference.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let tensors = st
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            let values =
-                view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect();
-            (name, RefTensor { shape: view.shape().to_vec(), values })
-        })
-        .collect();
     let json = std::fs::read_to_string(fixtures().join("detr_tiny/aux_reference.json")).unwrap();
-    (tensors, serde_json::from_str(&json).unwrap())
+    (detr_aux_tensors(), serde_json::from_str(&json).unwrap())
 }
 
 fn indices(v: &serde_json::Value) -> Vec<usize> {

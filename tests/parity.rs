@@ -198,7 +198,7 @@ fn detr_matches_reference_outputs() {
     assert!(model.is_detr());
     assert_eq!((model.num_labels(), model.num_queries()), (5, 12));
     let refs = fixture_tensors_of("detr_tiny");
-    let aux_refs = aux_reference();
+    let aux_refs = detr_aux_tensors();
     let (pixel_values, mask) = inputs(&refs, &Device::flex());
     let out = model.forward(pixel_values, &mask, ForwardOptions { aux: true, attention_maps: true });
     let read = |t: &Tensor<3>| t.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
@@ -211,20 +211,6 @@ fn detr_matches_reference_outputs() {
     assert_close_abs("detr: aux.0 boxes", &read(&aux.pred_boxes), &aux_refs["outputs.aux.0.pred_boxes"].values, TOL);
     // DETR has no reference points, a no-object column, and no spatial/content attention maps.
     assert!(out.reference_points.is_none() && out.no_object && out.attention.is_none());
-}
-
-/// The tensors of `tests/fixtures/detr_tiny/aux_reference.safetensors` (made by `make_aux_reference.py`).
-fn aux_reference() -> std::collections::HashMap<String, RefTensor> {
-    let bytes = std::fs::read(fixtures().join("detr_tiny/aux_reference.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            let values =
-                view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect();
-            (name, RefTensor { shape: view.shape().to_vec(), values })
-        })
-        .collect()
 }
 
 /// DETR's post-processing equals `DetrImageProcessor.post_process_object_detection` at threshold 0: one

@@ -55,23 +55,20 @@ impl DecoderVariant {
 
     /// Sets the dropout probabilities of every layer.
     pub fn set_dropout(&mut self, rates: DropoutRates) {
+        // The two layer types name their dropout modules alike.
+        macro_rules! set {
+            ($layers:expr) => {
+                for layer in $layers {
+                    layer.dropout.prob = rates.dropout;
+                    layer.activation_dropout.prob = rates.activation;
+                    layer.self_attn.dropout.prob = rates.attention;
+                    layer.encoder_attn.dropout.prob = rates.attention;
+                }
+            };
+        }
         match self {
-            Self::Conditional(d) => {
-                for layer in &mut d.layers {
-                    layer.dropout.prob = rates.dropout;
-                    layer.activation_dropout.prob = rates.activation;
-                    layer.self_attn.dropout.prob = rates.attention;
-                    layer.encoder_attn.dropout.prob = rates.attention;
-                }
-            }
-            Self::Detr(d) => {
-                for layer in &mut d.layers {
-                    layer.dropout.prob = rates.dropout;
-                    layer.activation_dropout.prob = rates.activation;
-                    layer.self_attn.dropout.prob = rates.attention;
-                    layer.encoder_attn.dropout.prob = rates.attention;
-                }
-            }
+            Self::Conditional(d) => set!(&mut d.layers),
+            Self::Detr(d) => set!(&mut d.layers),
         }
     }
 }
