@@ -1,12 +1,17 @@
 //! Hungarian matching of predictions to targets (official `models/matcher.py` `HungarianMatcher`, focal
-//! variant; HF `DeformableDetrHungarianMatcher`).
+//! variant; HF `DeformableDetrHungarianMatcher`; and DETR's, HF `HungarianMatcher`).
 //!
 //! Cost of assigning query `q` to target `t`:
-//! `class_cost · (pos(p) − neg(p)) + bbox_cost · ‖b_q − b_t‖₁ − giou_cost · GIoU(b_q, b_t)` with
-//! `p = σ(logit[q, class_t])`, `pos = α(1−p)^γ · −log(p + 1e-8)`, `neg = (1−α)p^γ · −log(1−p + 1e-8)`,
-//! α = 0.25, γ = 2, boxes normalised `(cx, cy, w, h)`. The costs are computed on the host from predictions
-//! read back asynchronously, and the assignment is solved by `pathfinding`'s Kuhn–Munkres on integer costs
-//! (the float costs scaled so that their sum cannot overflow).
+//! `class_cost · c(q, t) + bbox_cost · ‖b_q − b_t‖₁ − giou_cost · GIoU(b_q, b_t)`, boxes normalised
+//! `(cx, cy, w, h)`, where the class term [`ClassCost`] is
+//! - focal (Conditional DETR): `c = pos(p) − neg(p)` with `p = σ(logit[q, class_t])`,
+//!   `pos = α(1−p)^γ · −log(p + 1e-8)`, `neg = (1−α)p^γ · −log(1−p + 1e-8)`, α = 0.25, γ = 2;
+//! - softmax (DETR): `c = −p` with `p = softmax(logits[q])[class_t]` over the classes and the no-object
+//!   column (the official approximation of the NLL; the constant 1 of `1 − p` is left out).
+//!
+//! The costs are computed on the host from predictions read back asynchronously, and the assignment is
+//! solved by `pathfinding`'s Kuhn–Munkres on integer costs (the float costs scaled so that their sum cannot
+//! overflow).
 
 use pathfinding::prelude::{Matrix, kuhn_munkres_min};
 
@@ -25,6 +30,16 @@ impl Default for MatcherCosts {
     fn default() -> Self {
         Self { class: 2.0, bbox: 5.0, giou: 2.0 }
     }
+}
+
+/// How the class term of the cost is computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClassCost {
+    /// Sigmoid focal cost over `C` logits per query (Conditional DETR).
+    #[default]
+    Focal,
+    /// `−softmax` probability over `C + 1` logits per query, the last the no-object class (DETR).
+    Softmax,
 }
 
 /// Focal-loss α and γ of the class cost (fixed in the reference matcher).
@@ -62,7 +77,7 @@ pub fn giou_host(a: [f32; 4], b: [f32; 4]) -> f32 {
     iou - (hull - union) / hull
 }
 
-/// The `[nq, n_targets]` cost matrix of one image (row-major).
+/// The `[nq, n_targets]` cost matrix of one image (row-major), focal class cost.
 ///
 /// `logits`: `[nq, C]`, `boxes`: `[nq, 4]` of that image.
 pub fn cost_matrix(
@@ -72,8 +87,26 @@ pub fn cost_matrix(
     target: &TargetBoxes,
     costs: MatcherCosts,
 ) -> Result<Vec<f32>, MatchError> {
+    cost_matrix_with(logits, boxes, num_labels, target, costs, ClassCost::Focal)
+}
+
+/// The `[nq, n_targets]` cost matrix of one image (row-major) with the given class cost.
+///
+/// `logits`: `[nq, row]` (`row` = `C`, or `C + 1` for [`ClassCost::Softmax`]), `boxes`: `[nq, 4]`.
+pub fn cost_matrix_with(
+    logits: &[f32],
+    boxes: &[f32],
+    row: usize,
+    target: &TargetBoxes,
+    costs: MatcherCosts,
+    class_cost: ClassCost,
+) -> Result<Vec<f32>, MatchError> {
     let nq = boxes.len() / 4;
     let nt = target.labels.len();
+    let num_labels = match class_cost {
+        ClassCost::Focal => row,
+        ClassCost::Softmax => row.saturating_sub(1),
+    };
     if let Some(&class) = target.labels.iter().find(|&&c| c >= num_labels) {
         return Err(MatchError::ClassOutOfRange { class, num_labels });
     }
@@ -82,14 +115,22 @@ pub fn cost_matrix(
     for q in 0..nq {
         let pb = [boxes[4 * q], boxes[4 * q + 1], boxes[4 * q + 2], boxes[4 * q + 3]];
         let pb_xyxy = cxcywh_to_xyxy_host(pb);
+        let logits = &logits[q * row..(q + 1) * row];
+        let probs = (class_cost == ClassCost::Softmax).then(|| softmax(logits));
         for t in 0..nt {
-            let p = 1.0 / (1.0 + (-logits[q * num_labels + target.labels[t]]).exp());
-            let neg = (1.0 - ALPHA) * p.powi(GAMMA) * -((1.0 - p + 1e-8).ln());
-            let pos = ALPHA * (1.0 - p).powi(GAMMA) * -((p + 1e-8).ln());
+            let class = match &probs {
+                Some(p) => -p[target.labels[t]],
+                None => {
+                    let p = 1.0 / (1.0 + (-logits[target.labels[t]]).exp());
+                    let neg = (1.0 - ALPHA) * p.powi(GAMMA) * -((1.0 - p + 1e-8).ln());
+                    let pos = ALPHA * (1.0 - p).powi(GAMMA) * -((p + 1e-8).ln());
+                    pos - neg
+                }
+            };
             let tb = target.boxes_cxcywh[t];
             let l1 = (pb[0] - tb[0]).abs() + (pb[1] - tb[1]).abs() + (pb[2] - tb[2]).abs() + (pb[3] - tb[3]).abs();
             let giou = giou_host(pb_xyxy, target_xyxy[t]);
-            let c = costs.bbox * l1 + costs.class * (pos - neg) + costs.giou * -giou;
+            let c = costs.bbox * l1 + costs.class * class + costs.giou * -giou;
             if !c.is_finite() {
                 return Err(MatchError::NonFinite);
             }
@@ -97,6 +138,14 @@ pub fn cost_matrix(
         }
     }
     Ok(out)
+}
+
+/// Softmax of one row of logits.
+pub fn softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = row.iter().map(|&x| (x - max).exp()).collect();
+    let total: f32 = exp.iter().sum();
+    exp.into_iter().map(|e| e / total).collect()
 }
 
 /// Minimum-cost assignment of a `rows × cols` cost matrix: `min(rows, cols)` (row, col) pairs sorted by row.
@@ -128,7 +177,7 @@ pub fn linear_sum_assignment(costs: &[f32], rows: usize, cols: usize) -> Result<
     Ok(pairs)
 }
 
-/// Matches one image's predictions (`[nq, C]` logits, `[nq, 4]` boxes) to its targets.
+/// Matches one image's predictions (`[nq, C]` logits, `[nq, 4]` boxes) to its targets (focal class cost).
 pub fn match_image(
     logits: &[f32],
     boxes: &[f32],
@@ -136,8 +185,21 @@ pub fn match_image(
     target: &TargetBoxes,
     costs: MatcherCosts,
 ) -> Result<Matching, MatchError> {
+    match_image_with(logits, boxes, num_labels, target, costs, ClassCost::Focal)
+}
+
+/// Matches one image's predictions (`[nq, row]` logits, `[nq, 4]` boxes) to its targets with the given
+/// class cost (see [`cost_matrix_with`]).
+pub fn match_image_with(
+    logits: &[f32],
+    boxes: &[f32],
+    row: usize,
+    target: &TargetBoxes,
+    costs: MatcherCosts,
+    class_cost: ClassCost,
+) -> Result<Matching, MatchError> {
     let nq = boxes.len() / 4;
-    let matrix = cost_matrix(logits, boxes, num_labels, target, costs)?;
+    let matrix = cost_matrix_with(logits, boxes, row, target, costs, class_cost)?;
     let pairs = linear_sum_assignment(&matrix, nq, target.labels.len())?;
     Ok(Matching { query_idx: pairs.iter().map(|p| p.0).collect(), target_idx: pairs.iter().map(|p| p.1).collect() })
 }

@@ -2,7 +2,9 @@
 //! and writing HF-compatible safetensors and the compact Burnpack the browser loads.
 //!
 //! Every format is first read into [`NamedTensor`]s under the **Hugging Face parameter names** of
-//! `microsoft/conditional-detr-resnet-50` (PyTorch layout). Official Atten4Vis names are renamed with the
+//! `microsoft/conditional-detr-resnet-50` (PyTorch layout), or of `facebook/detr-resnet-50` for DETR
+//! (`model_type: "detr"`; HF layout only: the same backbone, projection, query embedding, encoder and head
+//! names, DETR's decoder layers with `self_attn` / `encoder_attn` q/k/v/out projections). Official Atten4Vis names are renamed with the
 //! rules of transformers' conversion script (the fused encoder `in_proj_weight`/`in_proj_bias` split
 //! into q/k/v). The HF names then map onto this crate's module tree with a short table:
 //!
@@ -34,7 +36,7 @@ use crate::model::{ConditionalDetr, rates_of};
 pub enum WeightsError {
     #[error("{file}: cannot read: {message}")]
     Read { file: String, message: String },
-    #[error("{file}: not a Conditional DETR checkpoint: {message}")]
+    #[error("{file}: not a Conditional DETR (or DETR) checkpoint: {message}")]
     Format { file: String, message: String },
     #[error("{file}: does not match the model configuration: {message}")]
     Mismatch { file: String, message: String },

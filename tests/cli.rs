@@ -236,6 +236,87 @@ fn detect_accepts_every_checkpoint_format_and_convert_round_trips() {
     assert_eq!(args_cfg, reference);
 }
 
+/// DETR (`tests/fixtures/detr_tiny`): `detect --batch --resize none --threshold 0` gives the reference's
+/// post-processed detections (one per query, compared query by query: the reference lists them in query
+/// order), without a `reference_point` field; `--draw` draws the boxes and no reference point; a Burnpack
+/// made by `convert` (config embedded) detects the same, and so does its HF safetensors export.
+#[test]
+fn detect_detr_reproduces_reference_detections_and_converts() {
+    let dir = tmp("detr");
+    let images = fixture_images_of("detr_tiny", &dir);
+    let (weights, config) = (fixture_file("detr_tiny", "model.safetensors"), fixture_file("detr_tiny", "config.json"));
+    let detect = |weights: &Path, config: Option<&Path>, draw: Option<&Path>| {
+        let mut args: Vec<&str> = vec!["detect"];
+        args.extend(images.iter().map(|p| s(p)));
+        args.extend(["--weights", s(weights), "--batch", "--resize", "none", "--threshold", "0"]);
+        if let Some(c) = config {
+            args.extend(["--config", s(c)]);
+        }
+        if let Some(d) = draw {
+            args.extend(["--draw", s(d)]);
+        }
+        let out = cdetr(&args);
+        assert!(out.status.success(), "{}: {}", weights.display(), String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let drawn = dir.join("drawn");
+    let results = detect(&weights, Some(&config), Some(&drawn));
+    let reference = &fixture_json_of("detr_tiny")["postprocess"]["detections"];
+    let names = ["cat", "dog", "bird", "car", "tree"];
+    for (b, image) in images.iter().enumerate() {
+        let mut dets = results[b]["detections"].as_array().unwrap().clone();
+        let want = &reference[b];
+        assert_eq!(dets.len(), want["scores"].as_array().unwrap().len(), "image {b}: one detection per query");
+        dets.sort_by_key(|d| d["query"].as_u64().unwrap());
+        let mut got_boxes = Vec::new();
+        let mut want_boxes = Vec::new();
+        for (q, d) in dets.iter().enumerate() {
+            assert_eq!(d["query"].as_u64().unwrap() as usize, q);
+            assert_eq!(d["label"], want["labels"][q], "image {b} query {q}");
+            assert_eq!(d["label_name"], names[d["label"].as_u64().unwrap() as usize]);
+            assert!((d["score"].as_f64().unwrap() - want["scores"][q].as_f64().unwrap()).abs() < 1e-4);
+            assert!(d.get("reference_point").is_none(), "DETR has no reference point: {d}");
+            got_boxes.extend((0..4).map(|c| d["box"][c].as_f64().unwrap() as f32));
+            want_boxes.extend((0..4).map(|c| want["boxes"][q][c].as_f64().unwrap()));
+        }
+        assert_close(&format!("detr image {b} boxes"), &got_boxes, &want_boxes, 1e-4);
+
+        // The drawing: the boxes and labels only (no reference point, no offset line).
+        let png = image::open(drawn.join(format!("image{b}.detections.png"))).unwrap().to_rgb8();
+        let mut expected = image::open(image).unwrap().to_rgb8();
+        let annotations: Vec<cdetr::draw::Annotation> = results[b]["detections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| cdetr::draw::Annotation {
+                bbox: std::array::from_fn(|c| d["box"][c].as_f64().unwrap() as f32),
+                label: format!("{} {:.2}", d["label_name"].as_str().unwrap(), d["score"].as_f64().unwrap()),
+                class_index: d["label"].as_u64().unwrap() as usize,
+                reference_point: None,
+            })
+            .collect();
+        cdetr::draw::draw_annotations(&mut expected, &annotations);
+        assert!(png == expected, "image {b}: the drawing is not the boxes alone");
+    }
+
+    // convert: a Burnpack with the DETR config inside needs no --config; its HF export reloads.
+    let bpk = dir.join("detr.bpk");
+    let out = cdetr(&["convert", s(&weights), "--config", s(&config), "--output", s(&bpk)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(detect(&bpk, None, None), results);
+    let st = dir.join("export").join("model.safetensors");
+    std::fs::create_dir_all(st.parent().unwrap()).unwrap();
+    let out = cdetr(&["convert", s(&bpk), "--output", s(&st), "--format", "safetensors"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let exported: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(st.with_file_name("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        (exported["model_type"].as_str(), exported["architectures"][0].as_str()),
+        (Some("detr"), Some("DetrForObjectDetection"))
+    );
+    assert_eq!(detect(&st, Some(&st.with_file_name("config.json")), None), results);
+}
+
 #[test]
 fn bad_inputs_fail_with_one_clear_line() {
     let dir = tmp("bad");

@@ -1,7 +1,7 @@
 //! The loss against the reference (official semantics), on the main fixture (`tests/fixtures/tiny`) and the
 //! second configuration (`tests/fixtures/tiny_dc5`): cost matrices, Hungarian matchings of every decoder
 //! layer, every loss component, the total with weights 2/5/2, and the gradients of 17 parameters and the
-//! global gradient norm after backward.
+//! global gradient norm after backward. And DETR's loss and matcher on its fixture (`tests/fixtures/detr_tiny`).
 
 mod common;
 
@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use cdetr::ConditionalDetrConfig;
-use cdetr::criterion::SetCriterion;
+use cdetr::criterion::{DetrCriterion, SetCriterion};
 use cdetr::data::TargetBoxes;
-use cdetr::matcher::{MatcherCosts, cost_matrix};
+use cdetr::matcher::{ClassCost, MatcherCosts, cost_matrix, cost_matrix_with, match_image_with};
 use cdetr::model::mask::PixelMask;
 use cdetr::model::transformer::DropoutRates;
-use cdetr::model::{ConditionalDetr, ForwardOptions};
+use cdetr::model::{ConditionalDetr, DetrOutput, ForwardOptions, HeadOutput};
 use cdetr::weights::{load_model_with_dropout, module_path_to_hf, read_checkpoint_file};
 use common::*;
 
@@ -32,8 +32,14 @@ fn setup(fx: &str) -> (ConditionalDetr, Tensor<4>, PixelMask, Vec<TargetBoxes>, 
     // The reference ran in eval mode (no dropout) with the stem and layer1 frozen.
     let mut model = load_model_with_dropout(&config, &ckpt, DropoutRates::new().with_dropout(0.0), &device).unwrap();
     model.model.backbone = model.model.backbone.freeze_stem_and_layer1();
+    let (pixel_values, mask, targets) = batch_of(&refs, &device);
+    (model, pixel_values, mask, targets, refs)
+}
+
+/// A fixture's padded input batch, pixel mask and targets on `device`.
+fn batch_of(refs: &HashMap<String, RefTensor>, device: &Device) -> (Tensor<4>, PixelMask, Vec<TargetBoxes>) {
     let pv = &refs["inputs.pixel_values"];
-    let pixel_values = Tensor::from_data(TensorData::new(pv.f32(), pv.shape.clone()), &device);
+    let pixel_values = Tensor::from_data(TensorData::new(pv.f32(), pv.shape.clone()), device);
     let pm = &refs["inputs.pixel_mask"];
     let mask = PixelMask {
         batch: pm.shape[0],
@@ -51,7 +57,7 @@ fn setup(fx: &str) -> (ConditionalDetr, Tensor<4>, PixelMask, Vec<TargetBoxes>, 
                 .collect(),
         })
         .collect();
-    (model, pixel_values, mask, targets, refs)
+    (pixel_values, mask, targets)
 }
 
 fn scalar(t: &Tensor<1>) -> f64 {
@@ -206,4 +212,150 @@ fn losses_and_gradients(fx: &str) {
         // norm in both implementations: judged against that floor.
         assert!((got - want).abs() <= 1e-4 * want + 1e-8 * norm, "{fx}: {param}: gradient norm {got} vs {want}");
     }
+}
+
+/// DETR's model, inputs and targets (`tests/fixtures/detr_tiny`) on `device`.
+fn detr_setup(
+    device: &Device,
+) -> (ConditionalDetr, Tensor<4>, PixelMask, Vec<TargetBoxes>, HashMap<String, RefTensor>) {
+    let dir = fixtures().join("detr_tiny");
+    let config =
+        ConditionalDetrConfig::from_json(&std::fs::read_to_string(dir.join("config.json")).unwrap(), "config.json")
+            .unwrap();
+    let ckpt = read_checkpoint_file(&dir.join("model.safetensors")).unwrap();
+    let model = load_model_with_dropout(&config, &ckpt, DropoutRates::new().with_dropout(0.0), device).unwrap();
+    let refs = fixture_tensors_of("detr_tiny");
+    let (pixel_values, mask, targets) = batch_of(&refs, device);
+    (model, pixel_values, mask, targets, refs)
+}
+
+/// `aux_reference.safetensors` and `aux_reference.json` of the DETR fixture (made by `make_aux_reference.py`).
+fn detr_aux_reference() -> (HashMap<String, RefTensor>, serde_json::Value) {
+    let json = std::fs::read_to_string(fixtures().join("detr_tiny/aux_reference.json")).unwrap();
+    (detr_aux_tensors(), serde_json::from_str(&json).unwrap())
+}
+
+fn indices(v: &serde_json::Value) -> Vec<usize> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect()
+}
+
+/// DETR's matcher (class cost −softmax probability, 1 / 5 / 2) against HF `HungarianMatcher`: the cost
+/// matrices of the last and the auxiliary layer from the reference predictions (1e-5 relative), and the
+/// matchings, from the reference predictions and from this crate's forward pass.
+#[test]
+fn detr_cost_matrices_and_matchings_equal_reference() {
+    let (model, pixel_values, mask, targets, refs) = detr_setup(&Device::flex());
+    let (aux_refs, aux_json) = detr_aux_reference();
+    let costs = DetrCriterion::default().matcher;
+    for (key, logits, boxes) in [
+        ("final", &refs["outputs.logits"], &refs["outputs.pred_boxes"]),
+        ("aux.0", &aux_refs["outputs.aux.0.logits"], &aux_refs["outputs.aux.0.pred_boxes"]),
+    ] {
+        let reference = &aux_refs[&format!("matcher.cost_matrix.{key}")];
+        let [nq, row, total_targets] = [logits.shape[1], logits.shape[2], reference.shape[2]];
+        let (logits, boxes) = (logits.f32(), boxes.f32());
+        let mut col = 0;
+        for (img, target) in targets.iter().enumerate() {
+            let (l, b) = (&logits[img * nq * row..(img + 1) * nq * row], &boxes[img * nq * 4..(img + 1) * nq * 4]);
+            let m = cost_matrix_with(l, b, row, target, costs, ClassCost::Softmax).unwrap();
+            let nt = target.labels.len();
+            let want: Vec<f64> = (0..nq)
+                .flat_map(|q| (col..col + nt).map(move |t| (q, t)))
+                .map(|(q, t)| reference.values[(img * nq + q) * total_targets + t])
+                .collect();
+            assert_close(&format!("detr: cost matrix {key} image {img}"), &m, &want, 1e-5);
+            col += nt;
+            let matching = match_image_with(l, b, row, target, costs, ClassCost::Softmax).unwrap();
+            let want = &aux_json["matchings"][key][img];
+            assert_eq!(
+                matching.query_idx,
+                indices(&want["query_idx"]),
+                "detr: {key} image {img} (reference predictions)"
+            );
+            assert_eq!(
+                matching.target_idx,
+                indices(&want["target_idx"]),
+                "detr: {key} image {img} (reference predictions)"
+            );
+        }
+    }
+    // This crate's predictions give the same matchings (the criterion orders them aux.0, final).
+    let out = model.forward(pixel_values, &mask, ForwardOptions { aux: true, attention_maps: false });
+    let loss = pollster::block_on(DetrCriterion::default().loss(&out, &targets)).unwrap();
+    for (layer, key) in ["aux.0", "final"].iter().enumerate() {
+        for (img, m) in loss.matchings[layer].iter().enumerate() {
+            let want = &aux_json["matchings"][key][img];
+            assert_eq!(m.query_idx, indices(&want["query_idx"]), "detr: {key} image {img}");
+            assert_eq!(m.target_idx, indices(&want["target_idx"]), "detr: {key} image {img}");
+        }
+    }
+}
+
+fn assert_loss_dict(label: &str, loss: &cdetr::criterion::LossOutput, reference: &serde_json::Value, total: f64) {
+    let mut compared = 0;
+    for (name, value) in &loss.components {
+        let want = reference[name].as_f64().unwrap_or_else(|| panic!("{label}: {name} not in the reference"));
+        let got = scalar(value);
+        assert!((got - want).abs() <= 1e-5 * want.abs(), "{label}: {name}: {got} vs {want} (1e-5 relative)");
+        compared += 1;
+    }
+    for (name, value) in &loss.cardinality {
+        assert_eq!(*value as f64, reference[name].as_f64().unwrap(), "{label}: {name}");
+        compared += 1;
+    }
+    // Every term of the reference dict was computed.
+    assert_eq!(compared, reference.as_object().unwrap().len(), "{label}: terms");
+    let got = scalar(&loss.total);
+    assert!((got - total).abs() <= 1e-5 * total, "{label}: total {got} vs {total}");
+}
+
+/// DETR's loss (softmax cross-entropy with eos_coefficient 0.1, L1, GIoU; weights 1 / 5 / 2) against HF's
+/// `loss_dict`: from the reference predictions and from this crate's forward pass (the fixture's dict,
+/// without auxiliary outputs as its config says), and with the auxiliary layer (`aux_reference.json`);
+/// the loss back-propagates.
+#[test]
+fn detr_losses_equal_reference() {
+    let device = Device::flex().autodiff();
+    let (model, pixel_values, mask, targets, refs) = detr_setup(&device);
+    let json = fixture_json_of("detr_tiny");
+    let criterion = DetrCriterion::default();
+    let config = ConditionalDetrConfig::from_json(
+        &std::fs::read_to_string(fixtures().join("detr_tiny/config.json")).unwrap(),
+        "config.json",
+    )
+    .unwrap();
+    assert_eq!(DetrCriterion::from_config(&config).eos_coefficient, criterion.eos_coefficient);
+    let reference = &json["loss"]["loss_dict"];
+    let total = json["loss"]["total"].as_f64().unwrap();
+
+    // The reference's own predictions: the loss alone.
+    let tensor = |name: &str| {
+        let t = &refs[name];
+        Tensor::<3>::from_data(TensorData::new(t.f32(), t.shape.clone()), &device)
+    };
+    let head = HeadOutput { logits: tensor("outputs.logits"), pred_boxes: tensor("outputs.pred_boxes") };
+    let given = DetrOutput { last: head, aux: vec![], reference_points: None, no_object: true, attention: None };
+    assert_loss_dict(
+        "detr (reference predictions)",
+        &pollster::block_on(criterion.loss(&given, &targets)).unwrap(),
+        reference,
+        total,
+    );
+
+    let out = model.forward(pixel_values.clone(), &mask, ForwardOptions::default());
+    assert_loss_dict("detr", &pollster::block_on(criterion.loss(&out, &targets)).unwrap(), reference, total);
+
+    let (_, aux_json) = detr_aux_reference();
+    let with_aux = &aux_json["loss_with_aux"];
+    let out = model.forward(pixel_values, &mask, ForwardOptions { aux: true, attention_maps: false });
+    let loss = pollster::block_on(criterion.loss(&out, &targets)).unwrap();
+    assert_loss_dict("detr with aux", &loss, &with_aux["loss_dict"], with_aux["total"].as_f64().unwrap());
+    let grads = loss.total.backward();
+    let grad = model.class_labels_classifier.weight.val().grad(&grads).expect("the class head gets a gradient");
+    let grad = grad.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    assert!(grad.iter().all(|g| g.is_finite()) && grad.iter().any(|&g| g != 0.0));
+
+    // Each loss refuses the other model's predictions.
+    let err = pollster::block_on(SetCriterion::default().loss(&out, &targets)).err().unwrap().to_string();
+    assert!(err.contains("DETR"), "{err}");
 }

@@ -203,3 +203,71 @@ fn cross_attention_maps_match_reference() {
         assert_close(&format!("combined row {row} vs spatial × content"), chunk, &expected, 1e-5);
     }
 }
+
+/// DETR, the paper's baseline (`tests/fixtures/detr_tiny`: transformers 4.57.6 `DetrForObjectDetection`,
+/// 2 + 2 layers, 12 queries, 5 labels + no-object, two images in one padded batch): the logits and boxes the
+/// fixture records, and the auxiliary layer's (`aux_reference.safetensors`, official semantics), within
+/// 1e-4 absolute.
+#[test]
+fn detr_matches_reference_outputs() {
+    let model = load("detr_tiny", "model.safetensors", CheckpointFormat::HfSafetensors);
+    assert!(model.is_detr());
+    assert_eq!((model.num_labels(), model.num_queries()), (5, 12));
+    let refs = fixture_tensors_of("detr_tiny");
+    let aux_refs = detr_aux_tensors();
+    let (pixel_values, mask) = inputs(&refs, &Device::flex());
+    let out = model.forward(pixel_values, &mask, ForwardOptions { aux: true, attention_maps: true });
+    let read = |t: &Tensor<3>| t.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    assert_eq!(out.last.logits.dims().to_vec(), refs["outputs.logits"].shape);
+    assert_close_abs("detr: outputs.logits", &read(&out.last.logits), &refs["outputs.logits"].values, TOL);
+    assert_close_abs("detr: outputs.pred_boxes", &read(&out.last.pred_boxes), &refs["outputs.pred_boxes"].values, TOL);
+    assert_eq!(out.aux.len(), 1);
+    let aux = &out.aux[0];
+    assert_close_abs("detr: aux.0 logits", &read(&aux.logits), &aux_refs["outputs.aux.0.logits"].values, TOL);
+    assert_close_abs("detr: aux.0 boxes", &read(&aux.pred_boxes), &aux_refs["outputs.aux.0.pred_boxes"].values, TOL);
+    // DETR has no reference points, a no-object column, and no spatial/content attention maps.
+    assert!(out.reference_points.is_none() && out.no_object && out.attention.is_none());
+}
+
+/// DETR's post-processing equals `DetrImageProcessor.post_process_object_detection` at threshold 0: one
+/// detection per query, its best class other than no-object, the softmax score, the box in pixels. The
+/// reference lists them in query order, this crate by score: they are compared query by query.
+#[test]
+fn detr_post_processing_matches_reference() {
+    let model = load("detr_tiny", "model.safetensors", CheckpointFormat::HfSafetensors);
+    let refs = fixture_tensors_of("detr_tiny");
+    let (pixel_values, mask) = inputs(&refs, &Device::flex());
+    let out = model.forward(pixel_values, &mask, ForwardOptions::default());
+    let raw: RawPredictions = pollster::block_on(cdetr::postprocess::read_predictions(&out)).unwrap();
+    assert!(raw.no_object && raw.reference_points.is_none());
+    let sizes: Vec<(usize, usize)> = (0..2)
+        .map(|i| {
+            let s = &refs[&format!("inputs.image.{i}")].shape;
+            (s[0], s[1])
+        })
+        .collect();
+    let dets =
+        post_process(&raw, &sizes, &config("detr_tiny").labels(), PostProcessOptions { threshold: 0.0, top_k: 100 });
+    let json = fixture_json_of("detr_tiny");
+    for (b, image) in dets.iter().enumerate() {
+        let reference = &json["postprocess"]["detections"][b];
+        let nq = reference["scores"].as_array().unwrap().len();
+        assert_eq!(image.len(), nq, "image {b}: one detection per query");
+        assert!(image.windows(2).all(|w| w[0].score >= w[1].score), "image {b}: sorted by score");
+        let mut by_query = image.clone();
+        by_query.sort_by_key(|d| d.query);
+        assert_eq!(by_query.iter().map(|d| d.query).collect::<Vec<_>>(), (0..nq).collect::<Vec<_>>());
+        let f64s =
+            |v: &serde_json::Value| -> Vec<f64> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
+        let want_labels: Vec<usize> = f64s(&reference["labels"]).into_iter().map(|l| l as usize).collect();
+        assert_eq!(by_query.iter().map(|d| d.label).collect::<Vec<_>>(), want_labels, "image {b}: labels");
+        let scores: Vec<f32> = by_query.iter().map(|d| d.score).collect();
+        assert_close(&format!("detr: image {b} scores"), &scores, &f64s(&reference["scores"]), TOL);
+        let boxes: Vec<f32> = by_query.iter().flat_map(|d| d.bbox).collect();
+        let want: Vec<f64> = reference["boxes"].as_array().unwrap().iter().flat_map(f64s).collect();
+        assert_close(&format!("detr: image {b} boxes"), &boxes, &want, TOL);
+        assert!(
+            image.iter().all(|d| d.reference_point.is_none() && d.label_name == config("detr_tiny").labels()[d.label])
+        );
+    }
+}

@@ -1,7 +1,8 @@
 //! Loading checkpoints with exactly the key names and shapes of the real R50 releases
 //! (`tests/fixtures/manifests`: the 588 keys of `microsoft/conditional-detr-resnet-50` `model.safetensors`
 //! and the 564 keys of the official `ConditionalDETR_r50_epoch50.pth`), filled with random values, into
-//! the default R50 COCO model; and the errors for missing, unexpected and mis-shaped keys.
+//! the default R50 COCO model, and the 530 keys of `facebook/detr-resnet-50` into the default DETR model;
+//! and the errors for missing, unexpected and mis-shaped keys.
 
 mod common;
 
@@ -130,4 +131,36 @@ fn non_float_and_corrupt_headers_are_rejected() {
     bytes.extend(b"{\"x\": [not json      ");
     let err = read_checkpoint_bytes(bytes, "garbled.safetensors").unwrap_err().to_string();
     assert!(err.contains("garbled.safetensors") && err.contains("header"), "{err}");
+}
+
+/// DETR: a checkpoint with exactly the 530 keys and shapes of `facebook/detr-resnet-50` `model.safetensors`
+/// loads into the default DETR model (`model_type: "detr"`) and reads back unchanged; it does not load as
+/// Conditional DETR, nor a Conditional DETR checkpoint as DETR.
+#[test]
+fn hub_detr_r50_layout_loads_into_the_default_detr_model_and_round_trips() {
+    let keys = manifest("hf_detr_resnet50.manifest.json");
+    assert_eq!(keys.len(), 530);
+    let tensors = random_tensors(&keys, 4);
+    let ckpt = read_checkpoint_bytes(write_safetensors(&tensors, None), "model.safetensors").unwrap();
+    assert_eq!(ckpt.format, CheckpointFormat::HfSafetensors);
+    let config = ConditionalDetrConfig::detr();
+    let model = load_model(&config, &ckpt, &Device::flex()).unwrap();
+    assert!(model.is_detr());
+    assert_eq!((model.num_queries(), model.num_labels()), (100, 91));
+    let back = pollster::block_on(collect_hf_tensors(&model)).unwrap();
+    assert_eq!(back.len(), tensors.len());
+    let original = by_name(&tensors);
+    for t in &back {
+        let o = original.get(t.name.as_str()).unwrap_or_else(|| panic!("{} not in the DETR hub layout", t.name));
+        assert_eq!(t.shape, o.shape, "{}", t.name);
+        assert!(t.data == o.data, "{} values differ", t.name);
+    }
+
+    let err = load_model(&ConditionalDetrConfig::default(), &ckpt, &Device::flex()).unwrap_err().to_string();
+    assert!(err.contains("missing keys: model.decoder.layers.0.ca_kcontent_proj.bias"), "{err}");
+    assert!(err.contains("unexpected keys: model.decoder.layers.0.encoder_attn.k_proj.bias"), "{err}");
+    let conditional = random_tensors(&manifest("hf_conditional_detr_resnet50.manifest.json"), 5);
+    let ckpt = read_checkpoint_bytes(write_safetensors(&conditional, None), "cdetr.safetensors").unwrap();
+    let err = load_model(&config, &ckpt, &Device::flex()).unwrap_err().to_string();
+    assert!(err.contains("class_labels_classifier.weight (file [91, 256], model [92, 256])"), "{err}");
 }

@@ -28,7 +28,7 @@ pub struct DetectArgs {
     /// Keep detections scoring strictly above this.
     #[arg(long, default_value_t = 0.5)]
     threshold: f32,
-    /// (query, class) pairs considered per image.
+    /// (query, class) pairs considered per image (DETR: detections kept per image).
     #[arg(long, default_value_t = 100)]
     top_k: usize,
     /// Input size: `default` (shortest edge 800, longest 1333), `none` (as is) or `SHORT,LONG`.
@@ -40,7 +40,7 @@ pub struct DetectArgs {
     /// Write the JSON here instead of stdout.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// Write annotated PNGs (boxes, labels, scores, reference points) into this folder.
+    /// Write annotated PNGs (boxes, labels, scores, reference points when the model has them) into this folder.
     #[arg(long)]
     draw: Option<PathBuf>,
 }
@@ -114,7 +114,7 @@ fn annotations(dets: &[Detection]) -> Vec<cdetr::draw::Annotation> {
             bbox: d.bbox,
             label: format!("{} {:.2}", d.label_name, d.score),
             class_index: d.label,
-            reference_point: Some(d.reference_point),
+            reference_point: d.reference_point,
         })
         .collect()
 }

@@ -1,7 +1,7 @@
 //! Multi-head attention (official `models/attention.py`; HF `DetrAttention` and `ConditionalDetrAttention`).
 //!
-//! [`DetrAttention`] is the encoder's self-attention: its own q/k/v projections, positions added to queries
-//! and keys. [`ConditionalAttention`] is the decoder's: the layer projects queries, keys and values itself
+//! [`DetrAttention`] is the encoder's self-attention, and both attentions of DETR's decoder: its own q/k/v
+//! projections, positions added to queries and keys (not values). [`ConditionalAttention`] is the decoder's: the layer projects queries, keys and values itself
 //! (paper §3.3) and this module only attends and applies `out_proj`. In cross-attention the per-head query
 //! and key are the concatenation `[c_h, p_h]` of a content and a spatial part, so the q/k head dimension
 //! (2d/M) differs from the value head dimension (d/M); the scale is `1/sqrt(q/k head dim)` either way.
@@ -89,7 +89,8 @@ fn attend(
     Attended { output: out_proj.forward(merge_heads(context)), probs: want_probs.then_some(probs) }
 }
 
-/// Encoder self-attention with its own projections (HF `DetrAttention`).
+/// Attention with its own projections (HF `DetrAttention`): the encoder's self-attention and DETR's decoder
+/// attentions.
 #[derive(Module, Debug)]
 pub struct DetrAttention {
     pub q_proj: Linear,
@@ -130,10 +131,27 @@ impl DetrAttention {
     /// - x, pos: `[B, L, d]`, key_padding: `[B, 1, 1, L]` → `[B, L, d]`
     pub fn forward(&self, x: Tensor<3>, pos: Tensor<3>, key_padding: Option<&Tensor<4, Bool>>) -> Tensor<3> {
         let with_pos = x.clone() + pos;
-        let q = self.q_proj.forward(with_pos.clone());
-        let k = self.k_proj.forward(with_pos);
-        let v = self.v_proj.forward(x);
-        attend(q, k, v, self.heads, key_padding, &self.dropout, &self.out_proj, false).output
+        self.forward_qkv(with_pos.clone(), with_pos, x, key_padding, false).output
+    }
+
+    /// Attention of `q_proj(query)` over `k_proj(key)` / `v_proj(value)`: the caller adds the positions
+    /// (DETR's cross-attention: `query = tgt + query_pos`, `key = memory + pos`, `value = memory`).
+    ///
+    /// # Shapes
+    /// - query: `[B, Lq, d]`, key and value: `[B, Lk, d]`, key_padding: `[B, 1, 1, Lk]`
+    /// - output: `[B, Lq, d]`, probs `[B, H, Lq, Lk]` when `want_probs`
+    pub fn forward_qkv(
+        &self,
+        query: Tensor<3>,
+        key: Tensor<3>,
+        value: Tensor<3>,
+        key_padding: Option<&Tensor<4, Bool>>,
+        want_probs: bool,
+    ) -> Attended {
+        let q = self.q_proj.forward(query);
+        let k = self.k_proj.forward(key);
+        let v = self.v_proj.forward(value);
+        attend(q, k, v, self.heads, key_padding, &self.dropout, &self.out_proj, want_probs)
     }
 }
 

@@ -36,7 +36,17 @@ pub fn fixture_tensors() -> HashMap<String, RefTensor> {
 
 /// Every tensor of `tests/fixtures/{fixture}/fixture.safetensors`.
 pub fn fixture_tensors_of(fixture: &str) -> HashMap<String, RefTensor> {
-    let bytes = std::fs::read(fixtures().join(fixture).join("fixture.safetensors")).expect("fixture.safetensors");
+    read_tensors(&fixtures().join(fixture).join("fixture.safetensors"))
+}
+
+/// The DETR fixture's `aux_reference.safetensors` (made by `detr_tiny/make_aux_reference.py`).
+pub fn detr_aux_tensors() -> HashMap<String, RefTensor> {
+    read_tensors(&fixtures().join("detr_tiny/aux_reference.safetensors"))
+}
+
+/// Every tensor of a safetensors file, as f64.
+pub fn read_tensors(path: &std::path::Path) -> HashMap<String, RefTensor> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let st = safetensors::SafeTensors::deserialize(&bytes).expect("valid safetensors");
     let mut out = HashMap::new();
     for (name, view) in st.tensors() {

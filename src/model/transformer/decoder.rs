@@ -9,12 +9,19 @@
 //! `ca_qpos_proj(query_pos)` to the content query and `ca_kpos_proj(pos)` to the content key, as DETR does.
 //! The per-layer outputs handed to the heads are `layernorm(h_i)`; the residual stream itself is not
 //! normalised between layers (official semantics; HF only differs with `auxiliary_loss = true`).
+//!
+//! [`SpatialQuery`] selects how `p_q` is formed: the paper's CSQ (above, the default) or one of the
+//! spatial-query variants of its ablation (§4.3, the CSQ-P / CSQ-T / CSQ-C / CSQ-I rows), each documented
+//! on its variant. Whatever the variant, `p_q` then goes through the layer's `ca_qpos_sine_proj` and is
+//! concatenated per head with the content query as above, so every variant has the same parameters (and
+//! loads the same checkpoints; `query_scale` is unused by CSQ-P, CSQ-C and CSQ-I).
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Bool, Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 use super::{DropoutRates, Mlp, MlpConfig};
 use crate::model::Trace;
@@ -22,6 +29,65 @@ use crate::model::attention::{
     ConditionalAttention, ConditionalAttentionConfig, attention_probs, split_heads, xavier_linear,
 };
 use crate::model::position_encoding::query_sine_embedding;
+
+/// How a decoder layer forms its spatial query `p_q` (paper §3.3; the variants are the rows of the
+/// ablation on the spatial query in §4.3). Notation: `s` the query's reference point, `p_s =
+/// sinusoidal(s)`, `f` the decoder embedding entering the layer (the previous layer's output; zero in
+/// layer 0), `c_q` the content query (the layer's self-attention output), `λ_q = FFN(f)` (`query_scale`).
+/// In a config file: `"spatial_query": "csq" | "csq-p" | "csq-t" | "csq-c" | "csq-i"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SpatialQuery {
+    /// CSQ, Conditional DETR: `p_q = λ_q ⊙ p_s`, with `λ_q = 1` in layer 0 (the official code applies no
+    /// transformation there, where `f` is zero).
+    #[default]
+    #[serde(rename = "csq", alias = "CSQ")]
+    Csq,
+    /// CSQ-P: only the positional embedding, `p_q = p_s` in every layer (no transformation).
+    #[serde(rename = "csq-p", alias = "CSQ-P")]
+    CsqP,
+    /// CSQ-T: only the transformation, `p_q = λ_q = FFN(f)` in every layer (`FFN(0)` in layer 0); the
+    /// reference point does not enter cross-attention.
+    #[serde(rename = "csq-t", alias = "CSQ-T")]
+    CsqT,
+    /// CSQ-C: only the decoder content embedding, `p_q = f` in every layer (zero in layer 0); the reference
+    /// point does not enter cross-attention.
+    #[serde(rename = "csq-c", alias = "CSQ-C")]
+    CsqC,
+    /// CSQ-I: the element-wise product with the content query, `p_q = c_q ⊙ p_s` in every layer (`c_q` is
+    /// the self-attention output, before `ca_qcontent_proj`, the same embedding space as `λ_q` and `f`).
+    #[serde(rename = "csq-i", alias = "CSQ-I")]
+    CsqI,
+}
+
+impl SpatialQuery {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Whether the reference point's embedding `p_s` enters the spatial query.
+    pub fn uses_reference_point(self) -> bool {
+        !matches!(self, Self::CsqT | Self::CsqC)
+    }
+}
+
+/// The spatial query of one layer before `ca_qpos_sine_proj`, as far as it is known before the layer runs.
+#[derive(Debug, Clone)]
+pub enum SpatialInput {
+    /// Known: `[B, nq, d]`.
+    Ready(Tensor<3>),
+    /// `p_s ⊙ c_q` (CSQ-I): `p_s` `[B, nq, d]`, multiplied by the layer's content query once it is computed.
+    TimesContent(Tensor<3>),
+}
+
+impl SpatialInput {
+    /// The spatial query given the layer's content query `c_q` `[B, nq, d]`.
+    pub fn resolve(self, content_query: &Tensor<3>) -> Tensor<3> {
+        match self {
+            Self::Ready(p) => p,
+            Self::TimesContent(p_s) => p_s * content_query.clone(),
+        }
+    }
+}
 
 /// Conditional decoder layer (HF `ConditionalDetrDecoderLayer`).
 #[derive(Module, Debug)]
@@ -117,12 +183,13 @@ pub struct DecoderContext<'a> {
 
 impl DecoderLayer {
     /// # Shapes
-    /// - tgt: `[B, nq, d]`, query_sine_embed: `[B, nq, d]` (already scaled by `T`)
+    /// - tgt: `[B, nq, d]`, spatial: the spatial query before `ca_qpos_sine_proj`, `[B, nq, d]` (`T ⊙ p_s`
+    ///   for CSQ)
     /// - output: `[B, nq, d]`
     pub fn forward(
         &self,
         tgt: Tensor<3>,
-        query_sine_embed: Tensor<3>,
+        spatial: SpatialInput,
         ctx: &DecoderContext<'_>,
         want_maps: bool,
     ) -> (Tensor<3>, Option<CrossAttentionMaps>) {
@@ -146,7 +213,7 @@ impl DecoderLayer {
             Some(qpos) => (q_content + qpos.forward(ctx.query_pos.clone()), k_content + k_pos.clone()),
             None => (q_content, k_content),
         };
-        let q_spatial = self.ca_qpos_sine_proj.forward(query_sine_embed);
+        let q_spatial = self.ca_qpos_sine_proj.forward(spatial.resolve(&tgt));
         let per_head = |x: Tensor<3>, len: usize| x.reshape([b, len, heads, d / heads]);
         let q = Tensor::cat(vec![per_head(q_content.clone(), nq), per_head(q_spatial.clone(), nq)], 3).reshape([
             b,
@@ -178,13 +245,16 @@ fn partial_probs(q: Tensor<3>, k: Tensor<3>, heads: usize, key_padding: Option<&
     attention_probs(split_heads(q * std::f64::consts::FRAC_1_SQRT_2, heads), split_heads(k, heads), key_padding)
 }
 
-/// Outputs of the conditional decoder.
+/// Outputs of a decoder (the conditional one, or DETR's).
 pub struct DecoderOutput {
     /// `layernorm(h_i)` of every layer, first to last, each `[B, nq, d]`.
     pub hidden_states: Vec<Tensor<3>>,
-    /// Reference points `s` (x, y), `[B, nq, 2]`.
-    pub reference_points: Tensor<3>,
-    /// Cross-attention maps of the last layer, when asked for.
+    /// Reference points `s` (x, y), `[B, nq, 2]`; `None` when the model does not use them (DETR, or the
+    /// CSQ-T / CSQ-C ablations without the box offset).
+    pub reference_points: Option<Tensor<3>>,
+    /// The boxes are predicted as offsets from the reference points (paper §3.2).
+    pub box_offset: bool,
+    /// Cross-attention maps of the last layer, when asked for (Conditional DETR only).
     pub last_maps: Option<CrossAttentionMaps>,
 }
 
@@ -196,6 +266,12 @@ pub struct Decoder {
     pub query_scale: Mlp,
     pub ref_point_head: Mlp,
     pub d_model: usize,
+    /// How the layers form their spatial queries (not a parameter).
+    #[module(skip)]
+    pub spatial_query: SpatialQuery,
+    /// Whether the heads predict boxes as offsets from the reference points (not a parameter).
+    #[module(skip)]
+    pub box_offset: bool,
 }
 
 /// Configuration of a [`Decoder`].
@@ -206,6 +282,11 @@ pub struct DecoderConfig {
     pub ffn_dim: usize,
     pub layers: usize,
     pub dropout: DropoutRates,
+    #[config(default = "SpatialQuery::Csq")]
+    pub spatial_query: SpatialQuery,
+    /// `false`: the ablation without the box offset from the reference point.
+    #[config(default = true)]
+    pub box_offset: bool,
 }
 
 impl DecoderConfig {
@@ -223,6 +304,8 @@ impl DecoderConfig {
             query_scale: MlpConfig::new(d, d, d, 2).init(device),
             ref_point_head: MlpConfig::new(d, d, 2, 2).init(device),
             d_model: d,
+            spatial_query: self.spatial_query,
+            box_offset: self.box_offset,
         }
     }
 }
@@ -246,19 +329,11 @@ impl Decoder {
         let mut last_maps = None;
         let last = self.layers.len().saturating_sub(1);
         for (i, layer) in self.layers.iter().enumerate() {
-            let sine = if i == 0 {
-                sine_base.clone()
-            } else {
-                let scale = self.query_scale.forward(tgt.clone());
-                if let Some(t) = trace.as_deref_mut() {
-                    t.record(format!("decoder.query_scale.{i}"), &scale);
-                }
-                sine_base.clone() * scale
-            };
-            if let Some(t) = trace.as_deref_mut() {
-                t.record(format!("decoder.query_sine_embed.{i}"), &sine);
+            let spatial = self.spatial_input(i, &sine_base, &tgt, trace.as_deref_mut());
+            if let (Some(t), SpatialInput::Ready(sine)) = (trace.as_deref_mut(), &spatial) {
+                t.record(format!("decoder.query_sine_embed.{i}"), sine);
             }
-            let (out, maps) = layer.forward(tgt, sine, ctx, want_maps && i == last);
+            let (out, maps) = layer.forward(tgt, spatial, ctx, want_maps && i == last);
             if maps.is_some() {
                 last_maps = maps;
             }
@@ -274,6 +349,113 @@ impl Decoder {
                 t.record("decoder.last_hidden_state", last);
             }
         }
-        DecoderOutput { hidden_states, reference_points, last_maps }
+        let reference_points =
+            (self.spatial_query.uses_reference_point() || self.box_offset).then_some(reference_points);
+        DecoderOutput { hidden_states, reference_points, box_offset: self.box_offset, last_maps }
+    }
+
+    /// Layer `layer`'s spatial query before `ca_qpos_sine_proj`, per [`SpatialQuery`].
+    ///
+    /// # Shapes
+    /// - p_s: `[B, nq, d]` (`sinusoidal(s)`), f: `[B, nq, d]` (the layer's input) → `[B, nq, d]`
+    pub fn spatial_input(
+        &self,
+        layer: usize,
+        p_s: &Tensor<3>,
+        f: &Tensor<3>,
+        trace: Option<&mut Trace>,
+    ) -> SpatialInput {
+        let lambda = || {
+            let scale = self.query_scale.forward(f.clone());
+            if let Some(t) = trace {
+                t.record(format!("decoder.query_scale.{layer}"), &scale);
+            }
+            scale
+        };
+        match (self.spatial_query, layer) {
+            (SpatialQuery::Csq, 0) | (SpatialQuery::CsqP, _) => SpatialInput::Ready(p_s.clone()),
+            (SpatialQuery::Csq, _) => SpatialInput::Ready(p_s.clone() * lambda()),
+            (SpatialQuery::CsqT, _) => SpatialInput::Ready(lambda()),
+            (SpatialQuery::CsqC, _) => SpatialInput::Ready(f.clone()),
+            (SpatialQuery::CsqI, _) => SpatialInput::TimesContent(p_s.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::Param;
+    use burn::tensor::TensorData;
+
+    use super::*;
+
+    fn tensor(values: &[f32], shape: [usize; 3]) -> Tensor<3> {
+        Tensor::from_data(TensorData::new(values.to_vec(), shape), &Device::flex())
+    }
+
+    fn values(t: Tensor<3>) -> Vec<f32> {
+        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    }
+
+    /// A linear layer `x ↦ scale · x` (Burn stores the weight `[in, out]`).
+    fn scaled_identity(d: usize, scale: f32) -> Linear {
+        let device = Device::flex();
+        let mut w = vec![0f32; d * d];
+        for i in 0..d {
+            w[i * d + i] = scale;
+        }
+        Linear {
+            weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [d, d]), &device)),
+            bias: Some(Param::from_tensor(Tensor::zeros([d], &device))),
+        }
+    }
+
+    /// Each spatial-query variant's input to `ca_qpos_sine_proj`, with `query_scale` hand-set to
+    /// `λ_q = FFN(f) = 2·relu(f)` so that λ_q, f and p_s are all distinguishable.
+    #[test]
+    fn each_spatial_query_variant_computes_its_formula() {
+        let (b, nq, d) = (1, 2, 4);
+        let p_s = tensor(&[0.5, -1.0, 2.0, 3.0, 1.5, 0.25, -0.5, 4.0], [b, nq, d]);
+        let f = tensor(&[1.0, -2.0, 0.5, -0.25, -1.0, 3.0, 2.0, 0.0], [b, nq, d]);
+        let c_q = tensor(&[2.0, 1.0, -1.0, 0.5, 0.0, -3.0, 1.0, 2.0], [b, nq, d]);
+        let lambda: Vec<f32> = values(f.clone()).iter().map(|&x| 2.0 * x.max(0.0)).collect();
+        let mul = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).collect::<Vec<f32>>();
+        let (ps, fv, cq) = (values(p_s.clone()), values(f.clone()), values(c_q.clone()));
+        for (variant, layer0, layer1) in [
+            (SpatialQuery::Csq, ps.clone(), mul(&ps, &lambda)),
+            (SpatialQuery::CsqP, ps.clone(), ps.clone()),
+            (SpatialQuery::CsqT, lambda.clone(), lambda.clone()),
+            (SpatialQuery::CsqC, fv.clone(), fv.clone()),
+            (SpatialQuery::CsqI, mul(&ps, &cq), mul(&ps, &cq)),
+        ] {
+            let mut decoder = DecoderConfig::new(d, 2, 8, 2, DropoutRates::new().with_dropout(0.0))
+                .with_spatial_query(variant)
+                .init(&Device::flex());
+            decoder.query_scale.layers = vec![scaled_identity(d, 1.0), scaled_identity(d, 2.0)];
+            for (layer, want) in [(0, &layer0), (1, &layer1)] {
+                let input = decoder.spatial_input(layer, &p_s, &f, None);
+                // Only CSQ-I needs the layer's content query.
+                assert_eq!(matches!(input, SpatialInput::TimesContent(_)), variant == SpatialQuery::CsqI);
+                let got = input.resolve(&c_q);
+                assert_eq!(got.dims(), [b, nq, d], "{variant:?} layer {layer}");
+                assert_eq!(&values(got), want, "{variant:?} layer {layer}");
+            }
+        }
+    }
+
+    #[test]
+    fn spatial_query_names_follow_the_paper() {
+        for (name, variant) in [
+            ("csq", SpatialQuery::Csq),
+            ("csq-p", SpatialQuery::CsqP),
+            ("CSQ-T", SpatialQuery::CsqT),
+            ("csq-c", SpatialQuery::CsqC),
+            ("CSQ-I", SpatialQuery::CsqI),
+        ] {
+            assert_eq!(serde_json::from_str::<SpatialQuery>(&format!("\"{name}\"")).unwrap(), variant);
+        }
+        assert!(serde_json::from_str::<SpatialQuery>("\"csq-x\"").is_err());
+        assert!(SpatialQuery::Csq.uses_reference_point() && SpatialQuery::CsqI.uses_reference_point());
+        assert!(!SpatialQuery::CsqT.uses_reference_point() && !SpatialQuery::CsqC.uses_reference_point());
     }
 }
