@@ -163,4 +163,3 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     Ok(())
 }
-

@@ -83,27 +83,37 @@ impl Epilogue<'_> {
     /// `first_row` of the whole output.
     #[inline]
     pub fn apply(&self, rows: &mut [f32], first_row: usize) {
+        if self.relu { self.apply_with::<true>(rows, first_row) } else { self.apply_with::<false>(rows, first_row) }
+    }
+
+    #[inline(always)]
+    fn apply_with<const RELU: bool>(&self, rows: &mut [f32], first_row: usize) {
         let n = self.bias.len();
         match self.residual {
             Some(residual) => {
                 let residual = &residual[first_row * n..first_row * n + rows.len()];
                 for (row, res) in rows.chunks_exact_mut(n).zip(residual.chunks_exact(n)) {
                     for ((v, &b), &r) in row.iter_mut().zip(self.bias).zip(res) {
-                        let s = *v + b + r;
-                        *v = if self.relu { s.max(0.0) } else { s };
+                        *v = activate::<RELU>(*v + b + r);
                     }
                 }
             }
             None => {
                 for row in rows.chunks_exact_mut(n) {
                     for (v, &b) in row.iter_mut().zip(self.bias) {
-                        let s = *v + b;
-                        *v = if self.relu { s.max(0.0) } else { s };
+                        *v = activate::<RELU>(*v + b);
                     }
                 }
             }
         }
     }
+}
+
+/// ReLU when `RELU` (a compare and a select, which vectorises; `f32::max` becomes a libm call on wasm), else
+/// the identity. NaN stays NaN, as in PyTorch.
+#[inline(always)]
+pub(crate) fn activate<const RELU: bool>(s: f32) -> f32 {
+    if RELU && s < 0.0 { 0.0 } else { s }
 }
 
 /// Runs `f(first_row, rows, scratch)` over consecutive blocks of `rows_per_block` rows of `out` (each row

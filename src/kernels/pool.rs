@@ -23,7 +23,7 @@ pub fn max_pool(x: &FeatureMap, k: usize, s: usize, p: usize) -> FeatureMap {
                     for ix in xs.clone() {
                         let src = &x.data[((b * x.height + iy) * x.width + ix) * c..][..c];
                         for (d, &v) in dst.iter_mut().zip(src) {
-                            *d = d.max(v);
+                            *d = if v > *d { v } else { *d };
                         }
                     }
                 }

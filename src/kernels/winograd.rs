@@ -10,7 +10,7 @@
 
 use super::conv::ConvGeometry;
 use super::gemm::{MatRef, matmul_strided};
-use super::{Epilogue, FeatureMap, threads};
+use super::{Epilogue, FeatureMap, activate, threads};
 
 /// Output tile side.
 const TILE: usize = 4;
@@ -263,18 +263,22 @@ fn output_transform(mt: &[f32], at: TileAt, (oh, ow): (usize, usize), co: usize,
                 let pixel = (at.image * oh + at.y0 + r) * ow + at.x0 + c;
                 // SAFETY: this tile is the only writer of its pixels.
                 let dst = unsafe { out.run(pixel * co + c0, lanes) };
-                match e.residual {
-                    Some(res) => {
+                match (e.residual, e.relu) {
+                    (Some(res), relu) => {
                         let res = &res[pixel * co + c0..pixel * co + c0 + lanes];
                         for l in 0..lanes {
                             let s = v[l] + bias[l] + res[l];
-                            dst[l] = if e.relu { s.max(0.0) } else { s };
+                            dst[l] = if relu { activate::<true>(s) } else { s };
                         }
                     }
-                    None => {
+                    (None, true) => {
                         for l in 0..lanes {
-                            let s = v[l] + bias[l];
-                            dst[l] = if e.relu { s.max(0.0) } else { s };
+                            dst[l] = activate::<true>(v[l] + bias[l]);
+                        }
+                    }
+                    (None, false) => {
+                        for l in 0..lanes {
+                            dst[l] = v[l] + bias[l];
                         }
                     }
                 }
