@@ -121,6 +121,23 @@ impl DetrCriterion {
     }
 }
 
+/// The loss a model trains with: Conditional DETR's focal set criterion or DETR's softmax one.
+#[derive(Debug, Clone, Copy)]
+pub enum Criterion {
+    Focal(SetCriterion),
+    Softmax(DetrCriterion),
+}
+
+impl Criterion {
+    /// Computes the loss with whichever criterion this is (see [`SetCriterion::loss`], [`DetrCriterion::loss`]).
+    pub async fn loss(&self, output: &DetrOutput, targets: &[TargetBoxes]) -> Result<LossOutput, CriterionError> {
+        match self {
+            Self::Focal(c) => c.loss(output, targets).await,
+            Self::Softmax(c) => c.loss(output, targets).await,
+        }
+    }
+}
+
 /// The class term of a loss.
 #[derive(Debug, Clone, Copy)]
 enum ClassLoss {

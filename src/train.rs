@@ -17,7 +17,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConditionalDetrConfig;
-use crate::criterion::{CriterionError, LossWeights, SetCriterion};
+use crate::criterion::{Criterion, CriterionError, DetrCriterion, LossWeights, SetCriterion};
 use crate::data::augment::{Rng, TrainAugment, resize_for_eval};
 use crate::data::{BoxAnnotation, TargetBoxes, collate};
 use crate::matcher::MatcherCosts;
@@ -53,6 +53,8 @@ pub struct TrainOptions {
     pub cost_bbox: f32,
     pub cost_giou: f32,
     pub focal_alpha: f32,
+    /// Weight of DETR's no-object class in `loss_ce` (unused by Conditional DETR).
+    pub eos_coefficient: f32,
 }
 
 impl Default for TrainOptions {
@@ -73,13 +75,15 @@ impl Default for TrainOptions {
             cost_bbox: 5.0,
             cost_giou: 2.0,
             focal_alpha: 0.25,
+            eos_coefficient: 0.1,
         }
     }
 }
 
 impl TrainOptions {
     /// The loss and matching weights of a model configuration (`cls_loss_coefficient`, `bbox_cost`, ...,
-    /// `focal_alpha` of its `config.json`; 2 / 5 / 2 and 0.25 in the official recipe and the hub config).
+    /// `focal_alpha`, `eos_coefficient` of its `config.json`; 2 / 5 / 2 and 0.25 in the official recipe and
+    /// the hub config, 1 / 5 / 2 and 0.1 for DETR).
     pub fn with_config_weights(self, config: &crate::config::ConditionalDetrConfig) -> Self {
         Self {
             loss_ce: config.cls_loss_coefficient as f32,
@@ -89,15 +93,19 @@ impl TrainOptions {
             cost_bbox: config.bbox_cost as f32,
             cost_giou: config.giou_cost as f32,
             focal_alpha: config.focal_alpha as f32,
+            eos_coefficient: config.eos_coefficient() as f32,
             ..self
         }
     }
 
-    pub fn criterion(&self) -> SetCriterion {
-        SetCriterion {
-            matcher: MatcherCosts { class: self.cost_class, bbox: self.cost_bbox, giou: self.cost_giou },
-            weights: LossWeights { ce: self.loss_ce, bbox: self.loss_bbox, giou: self.loss_giou },
-            focal_alpha: self.focal_alpha,
+    /// The loss of a model: DETR's softmax criterion for a DETR model, the focal one otherwise.
+    pub fn criterion(&self, detr: bool) -> Criterion {
+        let matcher = MatcherCosts { class: self.cost_class, bbox: self.cost_bbox, giou: self.cost_giou };
+        let weights = LossWeights { ce: self.loss_ce, bbox: self.loss_bbox, giou: self.loss_giou };
+        if detr {
+            Criterion::Softmax(DetrCriterion { matcher, weights, eos_coefficient: self.eos_coefficient })
+        } else {
+            Criterion::Focal(SetCriterion { matcher, weights, focal_alpha: self.focal_alpha })
         }
     }
 
@@ -149,7 +157,7 @@ pub struct Trainer {
     model: Option<ConditionalDetr>,
     optim: AdamW,
     pub options: TrainOptions,
-    criterion: SetCriterion,
+    criterion: Criterion,
     /// Steps taken so far.
     pub step: usize,
     /// Current (0-based) epoch, which sets the learning rates.
@@ -169,7 +177,8 @@ impl Trainer {
             model.model.backbone
         };
         let optim = AdamW::new(options.weight_decay);
-        Self { model: Some(model), optim, criterion: options.criterion(), options, step: 0, epoch: 0 }
+        let criterion = options.criterion(model.is_detr());
+        Self { model: Some(model), optim, criterion, options, step: 0, epoch: 0 }
     }
 
     pub fn model(&self) -> &ConditionalDetr {

@@ -365,7 +365,8 @@ impl Engine {
 
     /// Per-head cross-attention maps of the last decoder layer for one query of the last frame detected
     /// with `attention: true`: `{heads, featureWidth, featureHeight, validWidth, validHeight, spatial,
-    /// content, combined}` where each map is a `Float32Array` of `heads × featureHeight × featureWidth`.
+    /// content, combined}` where each map is a `Float32Array` of `heads × featureHeight × featureWidth`;
+    /// `spatial` and `content` are `null` for DETR, which has no such split.
     pub async fn attention(&self, query: usize) -> Result<JsValue, JsError> {
         let last = self
             .attention
@@ -377,11 +378,15 @@ impl Engine {
         }
         let (fh, fw) = (last.maps.feature_height, last.maps.feature_width);
         let out = Object::new();
-        for (key, t) in [
-            ("spatial", &last.maps.maps.spatial),
-            ("content", &last.maps.maps.content),
-            ("combined", &last.maps.maps.combined),
-        ] {
+        let maps = &last.maps.maps;
+        for (key, t) in
+            [("spatial", maps.spatial.as_ref()), ("content", maps.content.as_ref()), ("combined", Some(&maps.combined))]
+        {
+            // DETR has no spatial/content split: those maps are `null`.
+            let Some(t) = t else {
+                set(&out, key, JsValue::NULL);
+                continue;
+            };
             let slice = t.clone().slice([0..1, 0..heads, query..query + 1, 0..hw]).reshape([heads * hw]);
             let data = slice.into_data_async().await.map_err(|e| js_err(format!("{e:?}")))?;
             let values = data.convert::<f32>().try_into_vec::<f32>().map_err(|e| js_err(format!("{e:?}")))?;

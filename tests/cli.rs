@@ -405,10 +405,11 @@ fn bad_inputs_fail_with_one_clear_line() {
 /// `cdetr train` on a fixture's images and targets (written as a COCO dataset): with nothing random and one
 /// batch holding every image, the first metrics line is the reference loss (official semantics: weights
 /// 2 / 5 / 2, auxiliary losses on every decoder layer), within 1e-5 relative, term by term. On the main
-/// fixture and on the second configuration (DC5, four decoder layers, four images).
+/// fixture, on the second configuration (DC5, four decoder layers, four images) and on DETR (its softmax
+/// loss with `eos_coefficient` 0.1 and weights 1 / 5 / 2, chosen by the `config.json`).
 #[test]
 fn train_first_metrics_line_equals_reference_loss() {
-    for fx in ["tiny", "tiny_dc5"] {
+    for fx in ["tiny", "tiny_dc5", "detr_tiny"] {
         train_first_line_matches(fx, "first");
     }
 }
@@ -457,7 +458,7 @@ fn train_first_line_matches(fx: &str, tag: &str) -> (PathBuf, PathBuf) {
     }
     let batch = samples.len().to_string();
     let dataset = Dataset {
-        class_names: (0..num_labels).map(|i| format!("LABEL_{i}")).collect(),
+        class_names: (0..num_labels).map(|i| config["id2label"][i.to_string()].as_str().unwrap().to_owned()).collect(),
         category_ids: (0..num_labels as i64).collect(),
         samples,
         ..Default::default()
@@ -474,6 +475,8 @@ fn train_first_line_matches(fx: &str, tag: &str) -> (PathBuf, PathBuf) {
         "--config",
         s(&config_path),
         "--lr",
+        "0",
+        "--lr-backbone",
         "0",
         "--augment",
         "none",
@@ -496,9 +499,17 @@ fn train_first_line_matches(fx: &str, tag: &str) -> (PathBuf, PathBuf) {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 2, "one line per step");
-    let json = fixture_json_of(fx);
-    let reference = &json["loss_official_semantics"];
-    let want = reference["total_official_weights"].as_f64().unwrap();
+    let (reference, want) = if fx == "detr_tiny" {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixture_file(fx, "aux_reference.json")).unwrap()).unwrap();
+        let reference = json["loss_with_aux"].clone();
+        let total = reference["total"].as_f64().unwrap();
+        (reference, total)
+    } else {
+        let reference = fixture_json_of(fx)["loss_official_semantics"].clone();
+        let total = reference["total_official_weights"].as_f64().unwrap();
+        (reference, total)
+    };
     let got = lines[0]["loss"].as_f64().unwrap();
     assert!((got - want).abs() <= 1e-5 * want, "{fx}: loss {got} vs reference {want}");
     for (name, want) in reference["loss_dict"].as_object().unwrap() {
@@ -509,6 +520,14 @@ fn train_first_line_matches(fx: &str, tag: &str) -> (PathBuf, PathBuf) {
     for key in ["lr", "lr_backbone", "grad_norm", "step", "epoch"] {
         assert!(lines[0].get(key).is_some(), "{key} missing");
     }
+    // The global gradient norm before clipping is the reference's (the fixtures that record it).
+    if let Some(want) = reference["grad_global_norm (of total_official_weights)"].as_f64() {
+        let got = lines[0]["grad_norm"].as_f64().unwrap();
+        assert!((got - want).abs() <= 1e-4 * want, "{fx}: grad_norm {got} vs reference {want}");
+    }
+    // At learning rate 0 nothing moves: the second step sees the same loss.
+    let (first, second) = (lines[0]["loss"].as_f64().unwrap(), lines[1]["loss"].as_f64().unwrap());
+    assert!((first - second).abs() <= 1e-6 * first, "{fx}: lr 0 but the loss moved from {first} to {second}");
     // The exported model loads back with `detect`, with the same label set.
     assert!(out_dir.join("model.safetensors").exists() && out_dir.join("config.json").exists());
     let det = cdetr(&[

@@ -170,8 +170,11 @@ fn cross_attention_maps_match_reference() {
     let out = model.forward(pixel_values, &mask, ForwardOptions { aux: false, attention_maps: true });
     let attention = out.attention.expect("maps were asked for");
     let read = |t: &Tensor<4>| t.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-    let (spatial, content, combined) =
-        (read(&attention.maps.spatial), read(&attention.maps.content), read(&attention.maps.combined));
+    let (spatial, content, combined) = (
+        read(attention.maps.spatial.as_ref().unwrap()),
+        read(attention.maps.content.as_ref().unwrap()),
+        read(&attention.maps.combined),
+    );
 
     let bytes = std::fs::read(tiny("cross_attention.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -225,8 +228,37 @@ fn detr_matches_reference_outputs() {
     let aux = &out.aux[0];
     assert_close_abs("detr: aux.0 logits", &read(&aux.logits), &aux_refs["outputs.aux.0.logits"].values, TOL);
     assert_close_abs("detr: aux.0 boxes", &read(&aux.pred_boxes), &aux_refs["outputs.aux.0.pred_boxes"].values, TOL);
-    // DETR has no reference points, a no-object column, and no spatial/content attention maps.
-    assert!(out.reference_points.is_none() && out.no_object && out.attention.is_none());
+    // DETR has no reference points, a no-object column, and no spatial/content split of its attention.
+    assert!(out.reference_points.is_none() && out.no_object);
+    let attention = out.attention.expect("maps were asked for");
+    assert!(attention.maps.spatial.is_none() && attention.maps.content.is_none());
+    // The combined map is the last layer's cross-attention: one distribution over the feature cells per
+    // head and query.
+    let [b, heads, nq, hw] = attention.maps.combined.dims();
+    assert_eq!((b, nq, hw), (2, 12, attention.feature_height * attention.feature_width));
+    let read4 = |t: &Tensor<4>| t.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    let probs = read4(&attention.maps.combined);
+    assert!(probs.chunks_exact(hw).all(|r| (r.iter().sum::<f32>() - 1.0).abs() < 1e-4), "rows sum to 1");
+    // Padding the second image from x = 64 on masks feature columns 2 and 3 (stride 32): no attention there.
+    let (pixel_values, mut wide) = inputs(&refs, &Device::flex());
+    let (h, w) = (wide.height, wide.width);
+    for y in 0..h {
+        wide.data[h * w + y * w + 64..h * w + (y + 1) * w].fill(0);
+    }
+    let out = model.forward(pixel_values, &wide, ForwardOptions { aux: false, attention_maps: true });
+    let attention = out.attention.expect("maps were asked for");
+    let fw = attention.feature_width;
+    let probs = read4(&attention.maps.combined);
+    for (r, row) in probs.chunks_exact(hw).enumerate() {
+        let image = r / (heads * nq);
+        let masked: Vec<usize> = (0..hw).filter(|&c| row[c] == 0.0).collect();
+        let want: Vec<usize> = if image == 1 { (0..hw).filter(|c| c % fw >= 2).collect() } else { vec![] };
+        assert_eq!(masked, want, "row {r}: the cells without attention are the padded ones");
+    }
+    // Asking for the maps changes no output.
+    let (pixel_values, mask) = inputs(&refs, &Device::flex());
+    let plain = model.forward(pixel_values, &mask, ForwardOptions { aux: false, attention_maps: false });
+    assert_close_abs("detr: logits without maps", &read(&plain.last.logits), &refs["outputs.logits"].values, TOL);
 }
 
 /// DETR's post-processing equals `DetrImageProcessor.post_process_object_detection` at threshold 0: one

@@ -72,7 +72,8 @@ export function renderAttention(container, { frame, det, att, tileWidth = 170 })
   grid.style.setProperty('--heads', att.heads);
   grid.append(cell('div', 'att-corner', ''));
   for (let h = 0; h < att.heads; h++) grid.append(cell('div', 'att-head', `head ${h + 1}`));
-  for (const [kind, title, help] of KINDS) {
+  // DETR adds the positions to the content before the product: it has only the combined map.
+  for (const [kind, title, help] of KINDS.filter(([k]) => att[k])) {
     const label = cell('div', 'att-kind', title);
     label.title = help;
     grid.append(label);
@@ -96,14 +97,16 @@ export function renderAttention(container, { frame, det, att, tileWidth = 170 })
       g.lineWidth = 1.5;
       g.strokeStyle = labelColor(det.label);
       g.strokeRect(x0 * s, y0 * s, (x1 - x0) * s, (y1 - y0) * s);
-      const [rx, ry] = det.reference_point;
-      g.beginPath();
-      g.arc(rx * s, ry * s, 3.5, 0, Math.PI * 2);
-      g.fillStyle = '#fff';
-      g.fill();
-      g.lineWidth = 1.5;
-      g.strokeStyle = '#000';
-      g.stroke();
+      if (det.reference_point) {
+        const [rx, ry] = det.reference_point;
+        g.beginPath();
+        g.arc(rx * s, ry * s, 3.5, 0, Math.PI * 2);
+        g.fillStyle = '#fff';
+        g.fill();
+        g.lineWidth = 1.5;
+        g.strokeStyle = '#000';
+        g.stroke();
+      }
       grid.append(c);
     }
   }

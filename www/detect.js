@@ -128,7 +128,7 @@ export function initDetect(app) {
     el('span', { class: 'swatch', style: `background:${labelColor(d.label)}` }),
     el('span', { class: 'det-name', text: d.label_name }),
     el('span', { class: 'det-score', text: `${(d.score * 100).toFixed(1)}%` }),
-    el('span', { class: 'det-meta muted', text: `query ${d.query} · s = (${d.reference_point.map((v) => v.toFixed(0)).join(', ')})` }))));
+    el('span', { class: 'det-meta muted', text: d.reference_point ? `query ${d.query} · s = (${d.reference_point.map((v) => v.toFixed(0)).join(', ')})` : `query ${d.query}` }))));
   }
 
   function renderReadouts() {
@@ -338,7 +338,7 @@ export function initDetect(app) {
     attPanel.hidden = false;
     const status = $('#att-status');
     const title = $('#att-title');
-    title.replaceChildren(el('span', { class: 'swatch', style: `background:${labelColor(det.label)}` }), `${det.label_name} ${(det.score * 100).toFixed(1)}% · query ${det.query} · reference point (${det.reference_point.map((v) => v.toFixed(1)).join(', ')})`);
+    title.replaceChildren(el('span', { class: 'swatch', style: `background:${labelColor(det.label)}` }), `${det.label_name} ${(det.score * 100).toFixed(1)}% · query ${det.query}${det.reference_point ? ` · reference point (${det.reference_point.map((v) => v.toFixed(1)).join(', ')})` : ' · DETR: no reference point'}`);
     status.textContent = 'computing the attention maps…';
     $('#att-grid-wrap').classList.add('loading');
     const done = app.busy('attention maps');
@@ -352,7 +352,10 @@ export function initDetect(app) {
       }
       const att = await app.engine.call('attention', { query: det.query });
       renderAttention($('#att-grid-wrap'), { frame: frameCanvas, det, att, tileWidth: tileWidth(att.heads) });
-      status.textContent = `${att.heads} heads · feature map ${att.featureWidth}×${att.featureHeight} (valid ${att.validWidth}×${att.validHeight}) · the dot is the reference point`;
+      const split = att.spatial
+        ? 'the dot is the reference point'
+        : 'DETR has no spatial/content split (positions are added to the content before the product): only the combined map';
+      status.textContent = `${att.heads} heads · feature map ${att.featureWidth}×${att.featureHeight} (valid ${att.validWidth}×${att.validHeight}) · ${split}`;
       app.state.detect.attention = { query: det.query, heads: att.heads, featureWidth: att.featureWidth, featureHeight: att.featureHeight, validWidth: att.validWidth, validHeight: att.validHeight };
       app.emit('attention', { query: det.query, heads: att.heads });
       attPanel.scrollIntoView({ behavior: 'smooth', block: 'nearest' });

@@ -158,13 +158,14 @@ impl DecoderLayerConfig {
     }
 }
 
-/// Per-head cross-attention maps of one decoder layer (paper Fig. 1 / Fig. 5).
+/// Per-head cross-attention maps of one decoder layer (paper Fig. 1 / Fig. 5). DETR adds the positions to
+/// the content before the product, so it has no spatial/content split: only `combined` is there.
 #[derive(Debug, Clone)]
 pub struct CrossAttentionMaps {
-    /// `softmax(p_qᵀ p_k)`: spatial queries against spatial keys only. `[B, H, nq, h·w]`
-    pub spatial: Tensor<4>,
-    /// `softmax(c_qᵀ c_k)`: content queries against content keys only. `[B, H, nq, h·w]`
-    pub content: Tensor<4>,
+    /// `softmax(p_qᵀ p_k)`: spatial queries against spatial keys only. `[B, H, nq, h·w]`; `None` for DETR.
+    pub spatial: Option<Tensor<4>>,
+    /// `softmax(c_qᵀ c_k)`: content queries against content keys only. `[B, H, nq, h·w]`; `None` for DETR.
+    pub content: Option<Tensor<4>>,
     /// The attention the layer actually applies, `softmax(c_qᵀ c_k + p_qᵀ p_k)`. `[B, H, nq, h·w]`
     pub combined: Tensor<4>,
 }
@@ -225,8 +226,8 @@ impl DecoderLayer {
         let attended = self.encoder_attn.forward(q, k, v, ctx.key_padding, want_maps);
         let maps = want_maps.then(|| CrossAttentionMaps {
             // Same scale as the combined attention (1/sqrt(2d/M)), so the three maps compare directly.
-            spatial: partial_probs(q_spatial, k_pos, heads, ctx.key_padding),
-            content: partial_probs(q_content, k_content, heads, ctx.key_padding),
+            spatial: Some(partial_probs(q_spatial, k_pos, heads, ctx.key_padding)),
+            content: Some(partial_probs(q_content, k_content, heads, ctx.key_padding)),
             combined: attended.probs.clone().expect("probabilities were asked for"),
         });
         let tgt = self.encoder_attn_layer_norm.forward(tgt + self.dropout.forward(attended.output));

@@ -18,7 +18,7 @@ use burn::tensor::Device;
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 
-use super::{DecoderContext, DecoderOutput, DropoutRates};
+use super::{CrossAttentionMaps, DecoderContext, DecoderOutput, DropoutRates};
 use crate::model::Trace;
 use crate::model::attention::{DetrAttention, DetrAttentionConfig, xavier_linear};
 
@@ -64,21 +64,23 @@ impl DetrDecoderLayerConfig {
 }
 
 impl DetrDecoderLayer {
+    /// Returns the layer output and, when `want_maps`, its cross-attention probabilities.
+    ///
     /// # Shapes
-    /// - tgt: `[B, nq, d]`; see [`DecoderContext`] → `[B, nq, d]`
-    pub fn forward(&self, tgt: Tensor<3>, ctx: &DecoderContext<'_>) -> Tensor<3> {
+    /// - tgt: `[B, nq, d]`; see [`DecoderContext`] → `[B, nq, d]`, maps `[B, H, nq, h·w]`
+    pub fn forward(&self, tgt: Tensor<3>, ctx: &DecoderContext<'_>, want_maps: bool) -> (Tensor<3>, Option<Tensor<4>>) {
         let with_query = tgt.clone() + ctx.query_pos.clone();
         let attended = self.self_attn.forward_qkv(with_query.clone(), with_query, tgt.clone(), None, false).output;
         let tgt = self.self_attn_layer_norm.forward(tgt + self.dropout.forward(attended));
 
         let query = tgt.clone() + ctx.query_pos.clone();
         let key = ctx.memory.clone() + ctx.pos.clone();
-        let attended = self.encoder_attn.forward_qkv(query, key, ctx.memory.clone(), ctx.key_padding, false).output;
-        let tgt = self.encoder_attn_layer_norm.forward(tgt + self.dropout.forward(attended));
+        let attended = self.encoder_attn.forward_qkv(query, key, ctx.memory.clone(), ctx.key_padding, want_maps);
+        let tgt = self.encoder_attn_layer_norm.forward(tgt + self.dropout.forward(attended.output));
 
         let hidden = self.activation_dropout.forward(relu(self.fc1.forward(tgt.clone())));
         let out = self.dropout.forward(self.fc2.forward(hidden));
-        self.final_layer_norm.forward(tgt + out)
+        (self.final_layer_norm.forward(tgt + out), attended.probs)
     }
 }
 
@@ -112,15 +114,22 @@ impl DetrDecoderConfig {
 }
 
 impl DetrDecoder {
-    /// Runs all layers from a zero target.
+    /// Runs all layers from a zero target; with `want_maps`, keeps the last layer's cross-attention (the
+    /// combined map only: see [`CrossAttentionMaps`]).
     ///
     /// # Shapes
     /// - see [`DecoderContext`]; outputs `[B, nq, d]` per layer, no reference points.
-    pub fn forward(&self, ctx: &DecoderContext<'_>, mut trace: Option<&mut Trace>) -> DecoderOutput {
+    pub fn forward(&self, ctx: &DecoderContext<'_>, want_maps: bool, mut trace: Option<&mut Trace>) -> DecoderOutput {
         let mut tgt = ctx.query_pos.zeros_like();
         let mut hidden_states = Vec::with_capacity(self.layers.len());
+        let mut last_maps = None;
+        let last = self.layers.len().saturating_sub(1);
         for (i, layer) in self.layers.iter().enumerate() {
-            tgt = layer.forward(tgt, ctx);
+            let (out, probs) = layer.forward(tgt, ctx, want_maps && i == last);
+            tgt = out;
+            if let Some(combined) = probs {
+                last_maps = Some(CrossAttentionMaps { spatial: None, content: None, combined });
+            }
             if let Some(t) = trace.as_deref_mut() {
                 t.record(format!("decoder.layer_outputs.{i}"), &tgt);
             }
@@ -129,6 +138,6 @@ impl DetrDecoder {
         if let (Some(t), Some(last)) = (trace, hidden_states.last()) {
             t.record("decoder.last_hidden_state", last);
         }
-        DecoderOutput { hidden_states, reference_points: None, box_offset: false, last_maps: None }
+        DecoderOutput { hidden_states, reference_points: None, box_offset: false, last_maps }
     }
 }

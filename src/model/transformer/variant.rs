@@ -49,7 +49,7 @@ impl DecoderVariant {
     pub fn forward(&self, ctx: &DecoderContext<'_>, want_maps: bool, trace: Option<&mut Trace>) -> DecoderOutput {
         match self {
             Self::Conditional(d) => d.forward(ctx, want_maps, trace),
-            Self::Detr(d) => d.forward(ctx, trace),
+            Self::Detr(d) => d.forward(ctx, want_maps, trace),
         }
     }
 
