@@ -14,6 +14,7 @@ pub mod criterion;
 pub mod data;
 pub mod draw;
 pub mod eval;
+pub mod feature_cache;
 pub mod kernels;
 pub mod labels;
 pub mod matcher;

@@ -23,7 +23,8 @@ use crate::data::{BoxAnnotation, TargetBoxes, collate};
 use crate::matcher::MatcherCosts;
 use crate::model::mask::PixelMask;
 use crate::model::transformer::DropoutRates;
-use crate::model::{ConditionalDetr, ForwardOptions};
+use crate::feature_cache::FeatureBatch;
+use crate::model::{ConditionalDetr, DetrOutput, ForwardOptions};
 use crate::optim::AdamW;
 use crate::preprocess::{Batch, ResizeMode};
 use crate::weights::{ModelParams, WeightsError, read_param};
@@ -195,14 +196,39 @@ impl Trainer {
             return Err(TrainError::Batch(format!("{} images but {} target lists", batch.batch, targets.len())));
         }
         let device = self.device();
-        let model = self.model();
         let pixel_values = Tensor::<4>::from_data(
             TensorData::new(batch.pixel_values.clone(), [batch.batch, 3, batch.height, batch.width]),
             &device,
         );
         let mask =
             PixelMask { batch: batch.batch, height: batch.height, width: batch.width, data: batch.pixel_mask.clone() };
-        let output = model.forward(pixel_values, &mask, ForwardOptions { aux: true, attention_maps: false });
+        let output = self.model().forward(pixel_values, &mask, ForwardOptions { aux: true, attention_maps: false });
+        self.step_on_output(output, targets).await
+    }
+
+    /// One optimisation step on cached backbone features ([`crate::feature_cache`]): the input projection,
+    /// transformer and heads only. Needs a frozen backbone ([`TrainOptions::freeze_backbone`]); the batch
+    /// must be on [`Trainer::device`].
+    pub async fn train_step_on_features(
+        &mut self,
+        batch: &FeatureBatch,
+        targets: &[TargetBoxes],
+    ) -> Result<StepMetrics, TrainError> {
+        if !self.options.freeze_backbone {
+            return Err(TrainError::State("cached features need a frozen backbone".into()));
+        }
+        let b = batch.features.dims()[0];
+        if b != targets.len() || b == 0 {
+            return Err(TrainError::Batch(format!("{b} feature maps but {} target lists", targets.len())));
+        }
+        let options = ForwardOptions { aux: true, attention_maps: false };
+        let output = self.model().forward_from_backbone(vec![batch.features.clone()], &batch.mask, options, None);
+        self.step_on_output(output, targets).await
+    }
+
+    /// The loss of a forward pass, its gradients and the optimizer update.
+    async fn step_on_output(&mut self, output: DetrOutput, targets: &[TargetBoxes]) -> Result<StepMetrics, TrainError> {
+        let model = self.model();
         let loss = self.criterion.loss(&output, targets).await?;
 
         // Read every loss value in one transfer.
