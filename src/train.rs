@@ -20,10 +20,10 @@ use crate::config::ConditionalDetrConfig;
 use crate::criterion::{Criterion, CriterionError, DetrCriterion, LossWeights, SetCriterion};
 use crate::data::augment::{Rng, TrainAugment, resize_for_eval};
 use crate::data::{BoxAnnotation, TargetBoxes, collate};
+use crate::feature_cache::{FeatureBatch, FeatureCache};
 use crate::matcher::MatcherCosts;
 use crate::model::mask::PixelMask;
 use crate::model::transformer::DropoutRates;
-use crate::feature_cache::FeatureBatch;
 use crate::model::{ConditionalDetr, DetrOutput, ForwardOptions};
 use crate::optim::AdamW;
 use crate::preprocess::{Batch, ResizeMode};
@@ -503,5 +503,34 @@ impl TrainingSet {
         self.cursor = if epoch_done { 0 } else { end };
         let (batch, targets) = collate(images, boxes);
         (batch, targets, epoch_done)
+    }
+}
+
+/// Where the training batches come from: augmented images, or cached backbone features (fast mode).
+pub enum Batches {
+    Images(TrainingSet),
+    Features(FeatureCache),
+}
+
+impl Batches {
+    pub fn steps_per_epoch(&self) -> usize {
+        match self {
+            Self::Images(set) => set.steps_per_epoch(),
+            Self::Features(cache) => cache.steps_per_epoch(),
+        }
+    }
+
+    /// One training step on the next batch; also says whether it ended the epoch.
+    pub async fn step(&mut self, trainer: &mut Trainer) -> Result<(StepMetrics, bool), TrainError> {
+        match self {
+            Self::Images(set) => {
+                let (batch, targets, epoch_done) = set.next_batch();
+                Ok((trainer.train_step(&batch, &targets).await?, epoch_done))
+            }
+            Self::Features(cache) => {
+                let (batch, targets, epoch_done) = cache.next_batch(&trainer.device());
+                Ok((trainer.train_step_on_features(&batch, &targets).await?, epoch_done))
+            }
+        }
     }
 }

@@ -17,12 +17,15 @@ use crate::data::augment::TrainAugment;
 use crate::data::upload::{UploadedImage, dataset_from_uploads};
 use crate::data::{BoxAnnotation, Rng};
 use crate::eval::{CocoMetrics, Detection as EvalDetection, GroundTruth, evaluate};
+use crate::feature_cache::{FeatureCache, FeatureCacheConfig};
 use crate::model::inference::InferenceModel;
 use crate::model::mask::PixelMask;
 use crate::model::{AttentionOutput, ForwardOptions};
 use crate::postprocess::{Detection, PostProcessOptions, post_process, read_predictions};
 use crate::preprocess::{ResizeMode, preprocess, rgba_to_rgb};
-use crate::train::{LabelPlan, StepMetrics, TrainOptions, Trainer, TrainingSet, TrainingSnapshot, plan_labels};
+use crate::train::{
+    Batches, LabelPlan, StepMetrics, TrainOptions, Trainer, TrainingSet, TrainingSnapshot, plan_labels,
+};
 use crate::weights::{collect_hf_tensors, load_model, read_checkpoint_bytes, write_safetensors};
 
 #[wasm_bindgen(start)]
@@ -200,6 +203,9 @@ struct JsTrainOptions {
     max_size: u32,
     augment: bool,
     freeze_backbone: bool,
+    /// Fast mode: a frozen backbone whose features are computed once per image (flip + `fastScales` sizes).
+    fast_mode: bool,
+    fast_scales: usize,
     dropout: f64,
     seed: u64,
 }
@@ -213,16 +219,28 @@ impl Default for JsTrainOptions {
             max_size: 512,
             augment: true,
             freeze_backbone: false,
+            fast_mode: false,
+            fast_scales: 1,
             dropout: 0.1,
             seed: 0,
         }
     }
 }
 
+/// Training images whose backbone features are computed on the first step of a fast-mode session.
+struct PendingCache {
+    images: Vec<image::RgbImage>,
+    boxes: Vec<Vec<BoxAnnotation>>,
+    config: FeatureCacheConfig,
+    seed: u64,
+}
+
 struct Session {
     trainer: Trainer,
     config: ConditionalDetrConfig,
-    train: TrainingSet,
+    /// `None` until the fast mode's cache is built (`pending`).
+    train: Option<Batches>,
+    pending: Option<PendingCache>,
     val: Vec<(image::RgbImage, Vec<BoxAnnotation>)>,
     max_size: u32,
     /// Dataset class index → model class index.
@@ -477,7 +495,7 @@ impl Engine {
         let train_options = TrainOptions {
             lr: options.lr,
             lr_backbone: options.lr_backbone,
-            freeze_backbone: options.freeze_backbone,
+            freeze_backbone: options.freeze_backbone || options.fast_mode,
             dropout: options.dropout,
             ..TrainOptions::default()
         }
@@ -503,16 +521,29 @@ impl Engine {
         let augment = options.augment.then(|| TrainAugment::new(options.max_size));
         let resize = ResizeMode::Size { shortest_edge: options.max_size * 800 / 1333, longest_edge: options.max_size };
         let (images, boxes): (Vec<_>, Vec<_>) = train.into_iter().unzip();
-        let set =
-            TrainingSet::new(images, boxes, options.batch_size.max(1), augment, resize, true, Rng::new(options.seed));
+        let batch_size = options.batch_size.max(1);
+        let (train_images, steps_per_epoch) = (images.len(), images.len().div_ceil(batch_size));
+        let (train, pending, fast_mode) = if options.fast_mode {
+            let config = if options.augment {
+                FeatureCacheConfig::for_max_size(options.max_size, options.fast_scales, batch_size)
+            } else {
+                FeatureCacheConfig { flip: false, resizes: vec![resize], batch_size, shuffle: true }
+            };
+            let description = config.describe();
+            (None, Some(PendingCache { images, boxes, config, seed: options.seed }), Some(description))
+        } else {
+            let set = TrainingSet::new(images, boxes, batch_size, augment, resize, true, Rng::new(options.seed));
+            (Some(Batches::Images(set)), None, None)
+        };
         let summary = serde_json::json!({
             "newHead": new_head,
             "labels": config.labels(),
-            "trainImages": set.len(),
+            "trainImages": train_images,
             "valImages": val.len(),
-            "stepsPerEpoch": set.steps_per_epoch(),
+            "stepsPerEpoch": steps_per_epoch,
+            "fastMode": fast_mode,
         });
-        self.session = Some(Session { trainer, config, train: set, val, max_size: options.max_size, label_map });
+        self.session = Some(Session { trainer, config, train, pending, val, max_size: options.max_size, label_map });
         to_js(&summary)
     }
 
@@ -520,8 +551,16 @@ impl Engine {
     #[wasm_bindgen(js_name = trainStep)]
     pub async fn train_step(&mut self) -> Result<JsValue, JsError> {
         let session = self.session.as_mut().ok_or_else(|| js_err("no fine-tuning session: start one first"))?;
-        let (batch, targets, epoch_done) = session.train.next_batch();
-        let metrics: StepMetrics = session.trainer.train_step(&batch, &targets).await.map_err(js_err)?;
+        if let Some(p) = session.pending.take() {
+            // Fast mode: the backbone runs once per image and view, here, on the first step.
+            let backbone = InferenceModel::new(session.trainer.inference_model());
+            let cache = FeatureCache::build(&backbone, &p.images, &p.boxes, p.config, Rng::new(p.seed), &self.device)
+                .await
+                .map_err(js_err)?;
+            session.train = Some(Batches::Features(cache));
+        }
+        let batches = session.train.as_mut().ok_or_else(|| js_err("the training batches are missing"))?;
+        let (metrics, epoch_done): (StepMetrics, bool) = batches.step(&mut session.trainer).await.map_err(js_err)?;
         if epoch_done {
             session.trainer.epoch += 1;
         }

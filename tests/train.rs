@@ -309,7 +309,12 @@ fn cached_feature_steps_equal_full_steps_with_a_frozen_backbone() {
             let got = pollster::block_on(fast.train_step_on_features(&batch, &targets)).unwrap();
             let close = |a: f64, b: f64| (a - b).abs() <= tol * b.abs().max(1e-3);
             assert!(close(got.loss, want.loss), "kernels {kernels}, step {step}: loss {} vs {}", got.loss, want.loss);
-            assert!(close(got.grad_norm, want.grad_norm), "step {step}: grad norm {} vs {}", got.grad_norm, want.grad_norm);
+            assert!(
+                close(got.grad_norm, want.grad_norm),
+                "step {step}: grad norm {} vs {}",
+                got.grad_norm,
+                want.grad_norm
+            );
             for (name, w) in &want.components {
                 assert!(close(got.components[name], *w), "step {step}: {name} {} vs {w}", got.components[name]);
             }

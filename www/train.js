@@ -41,7 +41,7 @@ export function initTraining(app) {
     return {
       lr: num('#opt-lr', 1e-4), lrBackbone: num('#opt-lr-backbone', 1e-5), batchSize: Math.max(1, Math.round(num('#opt-batch', 2))),
       maxSize: Math.max(64, Math.round(num('#opt-max-size', 512))), augment: $('#opt-augment').checked, freezeBackbone: $('#opt-freeze').checked,
-      seed: 0,
+      fastMode: $('#opt-fast').checked, fastScales: 1, seed: 0,
     };
   }
   const maxSteps = () => Math.round(+$('#opt-max-steps').value || 0);
@@ -51,6 +51,7 @@ export function initTraining(app) {
     if (!o) return;
     $('#opt-lr').value = o.lr; $('#opt-lr-backbone').value = o.lrBackbone; $('#opt-batch').value = o.batchSize;
     $('#opt-max-size').value = o.maxSize; $('#opt-augment').checked = o.augment; $('#opt-freeze').checked = o.freezeBackbone;
+    $('#opt-fast').checked = !!o.fastMode;
   }
 
   // ---------------------------------------------------------------- persistence
@@ -198,7 +199,7 @@ export function initTraining(app) {
         await saveRecord({ classNames: [...D.classes], baseModel: app.state.model.name, evals: [], startedAt: Date.now() });
       }
       // The head was decided when the run started (a resumed session loads weights that already have it).
-      await saveRecord({ options: opts, stepsPerEpoch: summary.stepsPerEpoch, ...(T.resumedFrom ? {} : { newHead: summary.newHead, labels: summary.labels }) });
+      await saveRecord({ options: opts, stepsPerEpoch: summary.stepsPerEpoch, fastMode: summary.fastMode || null, ...(T.resumedFrom ? {} : { newHead: summary.newHead, labels: summary.labels }) });
       await store.kv.set('trainUi', { maxSteps: maxSteps(), snapshotEvery: snapshotEvery(), evalEachEpoch: $('#opt-eval-epoch').checked });
       T.session = { fingerprint, generation: app.engine.generation, summary };
       return summary;
@@ -417,7 +418,7 @@ export function initTraining(app) {
     if (hasSnap && !$('#t-snapshot').textContent) $('#t-snapshot').textContent = `snapshot at step ${T.snapshotStep}`;
     const r = T.record;
     $('#train-note').textContent = r?.labels
-      ? `${r.newHead ? `A new classification head for ${r.labels.length} classes (${r.labels.join(', ')}); the rest starts from ${r.baseModel}.` : `The head of ${r.baseModel} is kept (${r.labels.length} classes).`}${T.resumedFrom === 'weights' ? ' Resumed from saved weights with a fresh optimizer.' : T.resumedFrom === 'full' ? ' Resumed with the saved optimizer state.' : ''}`
+      ? `${r.newHead ? `A new classification head for ${r.labels.length} classes (${r.labels.join(', ')}); the rest starts from ${r.baseModel}.` : `The head of ${r.baseModel} is kept (${r.labels.length} classes).`}${T.resumedFrom === 'weights' ? ' Resumed from saved weights with a fresh optimizer.' : T.resumedFrom === 'full' ? ' Resumed with the saved optimizer state.' : ''}${r.fastMode ? ` Fast mode: the backbone is frozen and runs once per image on the first step; it ${r.fastMode}.` : ''}`
       : '';
     chart.setData(metrics);
   }

@@ -10,9 +10,11 @@ use burn::module::Module;
 use burn::tensor::Device;
 use cdetr::ConditionalDetrConfig;
 use cdetr::data::{DataFormat, Rng, TrainAugment, load_dataset_split, load_image};
+use cdetr::feature_cache::{FeatureCache, FeatureCacheConfig};
 use cdetr::model::ConditionalDetr;
+use cdetr::model::inference::InferenceModel;
 use cdetr::preprocess::ResizeMode;
-use cdetr::train::{LabelPlan, TrainOptions, Trainer, TrainingSet, TrainingSnapshot, plan_labels_with_ids};
+use cdetr::train::{Batches, LabelPlan, TrainOptions, Trainer, TrainingSet, TrainingSnapshot, plan_labels_with_ids};
 use cdetr::weights::{backbone_config, collect_hf_tensors, load_model, read_checkpoint_file, write_safetensors};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -64,6 +66,14 @@ pub struct TrainArgs {
     /// training from scratch).
     #[arg(long)]
     freeze_backbone: bool,
+    /// Fast mode (implies --freeze-backbone): compute each image's backbone features once, for its flip and
+    /// --cache-scales sizes, and train only the input projection, transformer and heads. Keeps the flip and
+    /// those sizes of the augmentation; drops the random crop.
+    #[arg(long)]
+    cache_features: bool,
+    /// Sizes per image in the fast mode (shortest edges spread over the training scales, the largest first).
+    #[arg(long, default_value_t = 1)]
+    cache_scales: usize,
     /// Longest image side of the augmentation (the official 1333 scaled down, e.g. 512 on a CPU).
     #[arg(long, default_value_t = 1333)]
     max_size: u32,
@@ -158,7 +168,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         weight_decay: args.weight_decay,
         clip_max_norm: args.clip_max_norm,
         lr_drop: args.lr_drop.unwrap_or((args.epochs * 4 / 5).max(1)),
-        freeze_backbone: args.freeze_backbone,
+        freeze_backbone: args.freeze_backbone || args.cache_features,
         // The official recipe freezes a pretrained stem and layer1; random ones are trained.
         freeze_stem: args.weights != "none",
         dropout: args.dropout,
@@ -194,16 +204,43 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .collect(),
         None => data.boxes.clone(),
     };
-    let augment = (args.augment == Augment::Default).then(|| TrainAugment::new(args.max_size));
-    let mut set = TrainingSet::new(
-        data.images,
-        boxes,
-        args.batch_size,
-        augment,
-        args.resize,
-        !args.no_shuffle,
-        Rng::new(args.seed.wrapping_add(trainer.epoch as u64)),
-    );
+    let rng = Rng::new(args.seed.wrapping_add(trainer.epoch as u64));
+    let mut batches = if args.cache_features {
+        let config = match args.augment {
+            Augment::Default => FeatureCacheConfig {
+                shuffle: !args.no_shuffle,
+                ..FeatureCacheConfig::for_max_size(args.max_size, args.cache_scales, args.batch_size)
+            },
+            Augment::None => FeatureCacheConfig {
+                flip: false,
+                resizes: vec![args.resize],
+                batch_size: args.batch_size,
+                shuffle: !args.no_shuffle,
+            },
+        };
+        eprintln!("fast mode: {}", config.describe());
+        let started = std::time::Instant::now();
+        let backbone = InferenceModel::new(trainer.inference_model());
+        let cache = pollster::block_on(FeatureCache::build(&backbone, &data.images, &boxes, config, rng, &cpu()))?;
+        eprintln!(
+            "cached the features of {} images in {:.1} s ({} MB)",
+            cache.len(),
+            started.elapsed().as_secs_f64(),
+            cache.bytes() >> 20
+        );
+        Batches::Features(cache)
+    } else {
+        let augment = (args.augment == Augment::Default).then(|| TrainAugment::new(args.max_size));
+        Batches::Images(TrainingSet::new(
+            data.images,
+            boxes,
+            args.batch_size,
+            augment,
+            args.resize,
+            !args.no_shuffle,
+            rng,
+        ))
+    };
 
     let metrics_path = args.output.join("metrics.jsonl");
     if args.resume && metrics_path.exists() {
@@ -229,7 +266,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .truncate(!args.resume)
         .open(&metrics_path)
         .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
-    let steps_per_epoch = set.steps_per_epoch();
+    let steps_per_epoch = batches.steps_per_epoch();
     let total = (args.epochs.saturating_sub(trainer.epoch) * steps_per_epoch) as u64;
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("{spinner} epoch {prefix} [{bar:30}] {pos}/{len} steps {elapsed}<{eta} {msg}")
@@ -240,8 +277,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     while trainer.epoch < args.epochs {
         bar.set_prefix(format!("{}/{}", trainer.epoch + 1, args.epochs));
         loop {
-            let (batch, targets, epoch_done) = set.next_batch();
-            let m = pollster::block_on(trainer.train_step(&batch, &targets))?;
+            let (m, epoch_done) = pollster::block_on(batches.step(&mut trainer))?;
             let mut line = serde_json::to_value(&m)?;
             line["time_s"] = serde_json::json!(start.elapsed().as_secs_f64());
             writeln!(metrics, "{line}")?;
