@@ -544,6 +544,20 @@ fn train_first_line_matches(fx: &str, tag: &str) -> (PathBuf, PathBuf) {
     let exported: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(exported["id2label"], config["id2label"], "the class head and its names are kept");
+    // And `eval` scores it (DETR through its softmax post-processing).
+    let eval = cdetr(&[
+        "eval",
+        "--weights",
+        s(&out_dir.join("model.safetensors")),
+        "--config",
+        s(&out_dir.join("config.json")),
+        "--data",
+        s(&annotations),
+        "--resize",
+        "none",
+    ]);
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    assert!(String::from_utf8_lossy(&eval.stdout).contains("AP50"), "{}", String::from_utf8_lossy(&eval.stdout));
     (annotations, out_dir)
 }
 
@@ -648,4 +662,59 @@ fn bench_reports_its_runs() {
     assert_eq!(report["forward_all_s"].as_array().unwrap().len(), 2);
     assert!(report["forward_median_s"].as_f64().unwrap() > 0.0);
     assert_clean_failure(&cdetr(&["bench", "--size", "0x0"]), "--size");
+}
+
+/// `train --cache-features` (fast mode: frozen backbone, features computed once) gives the losses of
+/// `train --freeze-backbone` step by step when nothing is random and a batch holds one image; it says what
+/// it keeps of the augmentation.
+#[test]
+fn train_fast_mode_equals_frozen_backbone_training() {
+    let (annotations, out_dir) = train_first_line_matches("tiny", "fast");
+    let weights = fixture_file("tiny", "model.safetensors");
+    let config = fixture_file("tiny", "config.json");
+    let run = |mode: &str| {
+        let out = out_dir.with_file_name(format!("run-{mode}"));
+        let mut args = vec![
+            "train",
+            "--data",
+            s(&annotations),
+            "--weights",
+            s(&weights),
+            "--config",
+            s(&config),
+            "--lr",
+            "1e-3",
+            "--augment",
+            "none",
+            "--dropout",
+            "0",
+            "--no-shuffle",
+            "--resize",
+            "none",
+            "--batch-size",
+            "1",
+            "--epochs",
+            "2",
+            "--output",
+            s(&out),
+        ];
+        args.push(mode);
+        let result = cdetr(&args);
+        assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (lines, String::from_utf8_lossy(&result.stderr).into_owned())
+    };
+    let (full, _) = run("--freeze-backbone");
+    let (fast, stderr) = run("--cache-features");
+    assert!(stderr.contains("fast mode: keeps sizes original size"), "{stderr}");
+    assert_eq!(full.len(), 4);
+    assert_eq!(fast.len(), 4);
+    for (a, b) in full.iter().zip(&fast) {
+        let (a, b) = (a["loss"].as_f64().unwrap(), b["loss"].as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-4 * a, "full {a} vs fast {b}");
+    }
 }
