@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: the Rust unit and integration tests (on Burn's CPU backend), the wasm32 build of the
+# Runs every test: the format and lint gate (rustfmt, clippy native and wasm32), the Rust unit and integration tests (on Burn's CPU backend), the wasm32 build of the
 # library, and the browser end-to-end tests in headless Chromium (WebGPU on SwiftShader and the CPU
 # fallback). Installs what it needs from the package registries: the wasm32 target, wasm-bindgen-cli,
 # playwright-core, and — as root on Debian — chromium and binaryen.
@@ -12,6 +12,13 @@ if ! command -v chromium >/dev/null || ! command -v wasm-opt >/dev/null; then
   fi
 fi
 command -v chromium >/dev/null || { echo "chromium is needed for the browser tests (Debian: apt-get install chromium)"; exit 1; }
+
+echo "== format and lint"
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+rustup target add wasm32-unknown-unknown >/dev/null
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR_WASM:-target/wasm}" \
+  cargo clippy --locked --lib --target wasm32-unknown-unknown -- -D warnings
 
 echo "== cargo test"
 cargo test --locked

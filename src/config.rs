@@ -262,11 +262,11 @@ impl ConditionalDetrConfig {
             ("encoder_attention_heads", self.encoder_attention_heads),
             ("decoder_attention_heads", self.decoder_attention_heads),
         ] {
-            if self.d_model % heads != 0 {
+            if !self.d_model.is_multiple_of(heads) {
                 return Err(invalid(format!("`d_model` ({}) is not divisible by `{name}` ({heads})", self.d_model)));
             }
         }
-        if self.d_model % 2 != 0 {
+        if !self.d_model.is_multiple_of(2) {
             return Err(invalid(format!("`d_model` ({}) must be even (sine embeddings)", self.d_model)));
         }
         if self.id2label.is_empty() {

@@ -116,7 +116,7 @@ impl TrainOptions {
 
     /// `(lr, lr_backbone)` in a given (0-based) epoch, StepLR.
     pub fn learning_rates(&self, epoch: usize) -> (f64, f64) {
-        let drops = if self.lr_drop == 0 { 0 } else { epoch / self.lr_drop };
+        let drops = epoch.checked_div(self.lr_drop).unwrap_or(0);
         let factor = 0.1f64.powi(drops as i32);
         (self.lr * factor, self.lr_backbone * factor)
     }

@@ -408,19 +408,19 @@ pub fn backbone_config(
             .ok_or_else(|| mismatch(format!("missing keys: {prefix}0.conv1.weight")))?;
     }
     let inferred = ResNetConfig::new(blocks, widths, stem).with_dilation(config.dilation);
-    if let Some(named) = named {
-        if named != inferred {
-            return Err(mismatch(format!(
-                "the configuration names backbone `{}` (blocks {:?}, widths {:?}, stem {}) but the checkpoint holds blocks {:?}, widths {:?}, stem {}",
-                config.backbone,
-                named.blocks,
-                named.widths,
-                named.stem_width,
-                inferred.blocks,
-                inferred.widths,
-                inferred.stem_width
-            )));
-        }
+    if let Some(named) = named
+        && named != inferred
+    {
+        return Err(mismatch(format!(
+            "the configuration names backbone `{}` (blocks {:?}, widths {:?}, stem {}) but the checkpoint holds blocks {:?}, widths {:?}, stem {}",
+            config.backbone,
+            named.blocks,
+            named.widths,
+            named.stem_width,
+            inferred.blocks,
+            inferred.widths,
+            inferred.stem_width
+        )));
     }
     Ok(inferred)
 }
@@ -631,7 +631,7 @@ pub fn write_safetensors(tensors: &[NamedTensor], config: Option<&ConditionalDet
         offset += len;
     }
     let mut header = serde_json::to_vec(&serde_json::Value::Object(header)).expect("header serialises");
-    while (header.len() + 8) % 8 != 0 {
+    while !(header.len() + 8).is_multiple_of(8) {
         header.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + header.len() + offset);

@@ -118,7 +118,7 @@ fn missing_unexpected_and_misshaped_keys_are_listed() {
 #[test]
 fn non_float_and_corrupt_headers_are_rejected() {
     let mut header = br#"{"x":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#.to_vec();
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut bytes = (header.len() as u64).to_le_bytes().to_vec();

@@ -63,16 +63,20 @@ fn dropout_active(dropout: &Dropout, x: &Tensor<4>) -> bool {
     dropout.prob > 0.0 && dropout.training.is_enabled() && x.device().is_autodiff()
 }
 
-fn attend(
-    q: Tensor<3>,
-    k: Tensor<3>,
-    v: Tensor<3>,
+/// What [`attend`] mixes the heads with: their count, the attention dropout and the output projection.
+struct HeadMixing<'a> {
     heads: usize,
+    dropout: &'a Dropout,
+    out_proj: &'a Linear,
+}
+
+fn attend(
+    [q, k, v]: [Tensor<3>; 3],
     key_padding: Option<&Tensor<4, Bool>>,
-    dropout: &Dropout,
-    out_proj: &Linear,
+    mixing: HeadMixing<'_>,
     want_probs: bool,
 ) -> Attended {
+    let HeadMixing { heads, dropout, out_proj } = mixing;
     let (q, k, v) = (split_heads(q, heads), split_heads(k, heads), split_heads(v, heads));
     // Inference without inspection: Burn's fused attention (flash-style tiling on long sequences),
     // the same function as below.
@@ -125,6 +129,10 @@ impl DetrAttentionConfig {
 }
 
 impl DetrAttention {
+    fn mixing(&self) -> HeadMixing<'_> {
+        HeadMixing { heads: self.heads, dropout: &self.dropout, out_proj: &self.out_proj }
+    }
+
     /// Self-attention where queries and keys carry the position embedding and values do not.
     ///
     /// # Shapes
@@ -151,7 +159,7 @@ impl DetrAttention {
         let q = self.q_proj.forward(query);
         let k = self.k_proj.forward(key);
         let v = self.v_proj.forward(value);
-        attend(q, k, v, self.heads, key_padding, &self.dropout, &self.out_proj, want_probs)
+        attend([q, k, v], key_padding, self.mixing(), want_probs)
     }
 }
 
@@ -183,6 +191,10 @@ impl ConditionalAttentionConfig {
 }
 
 impl ConditionalAttention {
+    fn mixing(&self) -> HeadMixing<'_> {
+        HeadMixing { heads: self.heads, dropout: &self.dropout, out_proj: &self.out_proj }
+    }
+
     /// # Shapes
     /// - q: `[B, Lq, H·dk]`, k: `[B, Lk, H·dk]`, v: `[B, Lk, d_value]`, key_padding: `[B, 1, 1, Lk]`
     /// - output: `[B, Lq, d_value]`, probs `[B, H, Lq, Lk]` when `want_probs`
@@ -194,6 +206,6 @@ impl ConditionalAttention {
         key_padding: Option<&Tensor<4, Bool>>,
         want_probs: bool,
     ) -> Attended {
-        attend(q, k, v, self.heads, key_padding, &self.dropout, &self.out_proj, want_probs)
+        attend([q, k, v], key_padding, self.mixing(), want_probs)
     }
 }

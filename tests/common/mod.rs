@@ -88,7 +88,7 @@ pub fn assert_close(name: &str, a: &[f32], b: &[f64], tol: f64) {
     let mut worst = (0.0f64, 0usize);
     for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
         let err = (x as f64 - y).abs() / y.abs().max(1.0);
-        if !(err <= worst.0) {
+        if err.is_nan() || err > worst.0 {
             worst = (err, i);
         }
     }
@@ -110,6 +110,6 @@ pub fn assert_close_abs(name: &str, a: &[f32], b: &[f64], tol: f64) {
         .zip(b)
         .enumerate()
         .map(|(i, (&x, &y))| ((x as f64 - y).abs(), i))
-        .fold((0.0, 0), |m, e| if !(e.0 <= m.0) { e } else { m });
+        .fold((0.0, 0), |m, e| if e.0.is_nan() || e.0 > m.0 { e } else { m });
     assert!(worst <= tol, "{name}: |error| {worst:.3e} > {tol:.0e} at index {at} (got {}, reference {})", a[at], b[at]);
 }
