@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test: the format and lint gate (rustfmt, clippy native and wasm32), the Rust unit and integration tests (on Burn's CPU backend), the wasm32 build of the
-# library, and the browser end-to-end tests in headless Chromium (WebGPU on SwiftShader and the CPU
-# fallback). Installs what it needs from the package registries: the wasm32 target, wasm-bindgen-cli,
-# playwright-core, and — as root on Debian — chromium and binaryen.
+# Runs every test: the format and lint gate (rustfmt, clippy native and wasm32), the Rust unit and
+# integration tests (on Burn's CPU backend), the wasm32 build of the library, and the browser end-to-end
+# tests in headless Chromium (WebGPU on SwiftShader and the CPU fallback). Installs what it needs from the
+# package registries: the wasm32 target, wasm-bindgen-cli, playwright-core, and — as root on Debian —
+# chromium and binaryen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ fi
 command -v chromium >/dev/null || { echo "chromium is needed for the browser tests (Debian: apt-get install chromium)"; exit 1; }
 
 echo "== format and lint"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 rustup target add wasm32-unknown-unknown >/dev/null
