@@ -67,13 +67,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let files = |dir: &Path| ServeDir::new(dir).precompressed_br().precompressed_gzip();
-    let site = Arc::new(Site {
-        www_files: files(&www),
-        pkg_files: files(&pkg),
-        www,
-        pkg,
-        isolate: args.isolate,
-    });
+    let site = Arc::new(Site { www_files: files(&www), pkg_files: files(&pkg), www, pkg, isolate: args.isolate });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -140,10 +134,19 @@ async fn respond(req: Request<Incoming>, site: &Site) -> Response<Body> {
         true => (site.pkg_files.clone(), &site.pkg),
         false => (site.www_files.clone(), &site.www),
     };
+    // ServeDir may send `file.gz`/`file.br` instead: where one leads out of the folder, send the file itself.
+    let sibling_escapes = ["gz", "br"].iter().any(|ext| {
+        let mut sibling = file.clone().into_os_string();
+        sibling.push(format!(".{ext}"));
+        std::fs::canonicalize(sibling).is_ok_and(|real| !real.starts_with(base))
+    });
     let Some(uri) = file.strip_prefix(base).ok().and_then(|rel| rel.to_str()).map(percent_encode) else {
         return text(StatusCode::NOT_FOUND, "not found");
     };
     let (mut parts, body) = req.into_parts();
+    if sibling_escapes {
+        parts.headers.remove(header::ACCEPT_ENCODING);
+    }
     let Ok(uri) = uri.parse() else { return text(StatusCode::NOT_FOUND, "not found") };
     parts.uri = uri;
     match files.try_call(Request::from_parts(parts, body)).await {
@@ -159,7 +162,8 @@ async fn respond(req: Request<Incoming>, site: &Site) -> Response<Body> {
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())).map_err(|e| match e {}).boxed_unsync());
+    let mut response =
+        Response::new(Full::new(Bytes::from_static(body.as_bytes())).map_err(|e| match e {}).boxed_unsync());
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
