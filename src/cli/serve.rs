@@ -4,8 +4,9 @@
 //! Serves `www/` at `/` and the wasm-bindgen output `pkg/` at `/pkg/`, nothing else: paths are decoded,
 //! `..` and hidden files are refused, and symbolic links are not followed out of those folders. Only GET and
 //! HEAD; `Last-Modified` with 304 on `If-Modified-Since`; precompressed `.gz`/`.br` siblings are sent when
-//! the client accepts them. Bounded: request heads over 32 KiB are refused (431), at most 512 connections
-//! are served at once, and a connection that sends no complete request head for 10 s is dropped.
+//! the client accepts them. Bounded: request heads over 32 KiB are refused (431), a connection that sends no
+//! complete request head for 10 s is dropped, and past 512 open connections new ones get 1 s (up to 4096
+//! more; beyond that they are closed).
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -23,12 +24,17 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tower_http::services::ServeDir;
 
-/// Connections served at once; further ones wait in the listen backlog.
+/// Connections served at once with the normal header timeout.
 const MAX_CONNECTIONS: usize = 512;
+/// Further connections, accepted while those are all taken, on a short header timeout (so that a flood of
+/// idle connections neither queues a real request behind it in the backlog nor holds it for long); past
+/// these, new connections are closed at once.
+const MAX_OVERFLOW_CONNECTIONS: usize = 4096;
 /// Largest request head (request line + headers) kept in memory per connection.
 const MAX_HEAD_BYTES: usize = 32 * 1024;
 /// A connection that has not sent a complete request head within this is closed.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const OVERFLOW_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -79,8 +85,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
 
 async fn accept_loop(listener: tokio::net::TcpListener, site: Arc<Site>) -> Result<()> {
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let overflow = Arc::new(tokio::sync::Semaphore::new(MAX_OVERFLOW_CONNECTIONS));
     loop {
-        let permit = permits.clone().acquire_owned().await?;
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             // Out of file descriptors and the like: wait a little rather than spin.
@@ -88,6 +94,13 @@ async fn accept_loop(listener: tokio::net::TcpListener, site: Arc<Site>) -> Resu
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+        };
+        let (permit, timeout) = match permits.clone().try_acquire_owned() {
+            Ok(permit) => (permit, HEADER_READ_TIMEOUT),
+            Err(_) => match overflow.clone().try_acquire_owned() {
+                Ok(permit) => (permit, OVERFLOW_HEADER_READ_TIMEOUT),
+                Err(_) => continue, // dropping the stream closes it
+            },
         };
         let site = site.clone();
         tokio::spawn(async move {
@@ -98,7 +111,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, site: Arc<Site>) -> Resu
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .header_read_timeout(timeout)
                 .max_buf_size(MAX_HEAD_BYTES)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
