@@ -804,9 +804,8 @@ fn serve_refuses_traversal_hidden_files_and_symlink_escapes() {
 }
 
 /// `cdetr serve` is bounded: an oversized request line is refused (431/400 or a closed connection) without
-/// the server growing or dying, and idle connections (500, then 900: past the 512 served in full, and under a
-/// 1024 descriptor limit) leave a
-/// normal request answered within 2 s.
+/// the server growing or dying, and idle connections (500, then 900: past the 512 served in full, yet under a
+/// 1024 descriptor limit) leave a normal request answered within 2 s.
 #[test]
 fn serve_survives_oversized_requests_and_idle_connections() {
     use std::io::{Read, Write};
