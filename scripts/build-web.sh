@@ -35,6 +35,12 @@ fi
 mkdir -p pkg
 rm -f pkg/cdetr.js pkg/cdetr_bg.wasm pkg/cdetr.wasm
 wasm-bindgen --target web --no-typescript --out-name cdetr --out-dir pkg "$wasm"
+# Precompressed siblings for `cdetr serve` (sent when the browser accepts the encoding).
+rm -f pkg/cdetr.js.gz pkg/cdetr_bg.wasm.gz pkg/cdetr.js.br pkg/cdetr_bg.wasm.br
+gzip -9 -k -f pkg/cdetr_bg.wasm pkg/cdetr.js
+if command -v brotli >/dev/null; then
+  brotli -q 11 -k -f pkg/cdetr_bg.wasm pkg/cdetr.js
+fi
 raw=$(stat -c %s pkg/cdetr_bg.wasm)
-gz=$(gzip -9 -c pkg/cdetr_bg.wasm | wc -c)
+gz=$(stat -c %s pkg/cdetr_bg.wasm.gz)
 echo "pkg/cdetr_bg.wasm: $((raw / 1024)) KiB, $((gz / 1024)) KiB gzipped"

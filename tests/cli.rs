@@ -718,3 +718,221 @@ fn train_fast_mode_equals_frozen_backbone_training() {
         assert!((a - b).abs() <= 1e-4 * a, "full {a} vs fast {b}");
     }
 }
+/// A `cdetr serve --port 0` on a folder, stopped on drop.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(root: &Path, extra: &[&str]) -> Server {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cdetr"))
+            .args(["serve", "--port", "0", "--root", s(root)])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run cdetr serve");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.split("http://").nth(1).and_then(|a| a.split('/').next()).expect(&line).to_string();
+        assert!(addr.starts_with("127.0.0.1:"), "{line}");
+        Server { child, addr }
+    }
+
+    fn connect(&self) -> std::net::TcpStream {
+        let stream = std::net::TcpStream::connect(&self.addr).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        stream
+    }
+
+    /// Sends `method target` with extra header lines; returns the response head and body.
+    fn request(&self, method: &str, target: &str, headers: &str) -> (String, Vec<u8>) {
+        use std::io::{Read, Write};
+        let mut stream = self.connect();
+        write!(stream, "{method} {target} HTTP/1.1\r\nHost: {}\r\n{headers}Connection: close\r\n\r\n", self.addr)
+            .unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+        (String::from_utf8_lossy(&raw[..split]).into_owned(), raw[split + 4..].to_vec())
+    }
+
+    fn status(&self, target: &str) -> u16 {
+        status(&self.request("GET", target, "").0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn status(head: &str) -> u16 {
+    head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (key, value) = l.split_once(':')?;
+        key.eq_ignore_ascii_case(name).then_some(value.trim())
+    })
+}
+
+/// A web root: www/ (index.html, app.mjs, a hidden file, a symlink out), pkg/ (bindings, the wasm module and
+/// its precompressed `.gz`), and a secret next to them.
+fn serve_root(name: &str) -> PathBuf {
+    let root = tmp(name);
+    std::fs::create_dir_all(root.join("www")).unwrap();
+    std::fs::create_dir_all(root.join("pkg")).unwrap();
+    std::fs::write(root.join("www/index.html"), "<!doctype html>hi").unwrap();
+    std::fs::write(root.join("www/app.mjs"), "export {};").unwrap();
+    std::fs::write(root.join("www/.secret"), "hidden").unwrap();
+    std::fs::write(root.join("pkg/cdetr.js"), "export default 1;").unwrap();
+    std::fs::write(root.join("pkg/cdetr_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(root.join("pkg/cdetr_bg.wasm.gz"), b"\x1f\x8bGZIPPED").unwrap();
+    std::fs::write(root.join("secret.txt"), "secret").unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("../secret.txt", root.join("www/escape.txt")).unwrap();
+        std::os::unix::fs::symlink("../secret.txt", root.join("pkg/cdetr.js.gz")).unwrap();
+        std::os::unix::fs::symlink("..", root.join("www/up")).unwrap();
+    }
+    root
+}
+
+/// `cdetr serve`: content types, nosniff and no-cache on every response, HEAD without a body, 405 for other
+/// methods, 304 on If-Modified-Since, the precompressed `.gz` when the client accepts gzip, `--isolate`.
+#[test]
+fn serve_answers_get_head_with_types_revalidation_and_precompressed() {
+    let root = serve_root("serve-basics");
+    let server = Server::start(&root, &[]);
+    for (target, kind) in [
+        ("/", "text/html"),
+        ("/app.mjs", "text/javascript"),
+        ("/pkg/cdetr.js", "text/javascript"),
+        ("/pkg/cdetr_bg.wasm", "application/wasm"),
+    ] {
+        let (head, _) = server.request("GET", target, "");
+        assert_eq!(status(&head), 200, "{target}: {head}");
+        assert!(header(&head, "content-type").unwrap().starts_with(kind), "{target}: {head}");
+        assert_eq!(header(&head, "x-content-type-options"), Some("nosniff"), "{head}");
+        assert_eq!(header(&head, "cache-control"), Some("no-cache"), "{head}");
+        assert_eq!(header(&head, "cross-origin-opener-policy"), None, "{head}");
+    }
+    let (head, body) = server.request("GET", "/", "");
+    assert_eq!(body, b"<!doctype html>hi");
+    assert_eq!(header(&head, "content-length"), Some("17"));
+
+    let (head, body) = server.request("HEAD", "/pkg/cdetr.js", "");
+    assert_eq!(status(&head), 200, "{head}");
+    assert!(body.is_empty(), "HEAD sent a body");
+
+    for method in ["POST", "PUT", "DELETE"] {
+        let (head, _) = server.request(method, "/", "Content-Length: 0\r\n");
+        assert_eq!(status(&head), 405, "{method}: {head}");
+        assert_eq!(header(&head, "x-content-type-options"), Some("nosniff"), "{head}");
+    }
+
+    let (head, _) = server.request("GET", "/pkg/cdetr.js", "");
+    let modified = header(&head, "last-modified").expect("last-modified").to_string();
+    let (head, body) = server.request("GET", "/pkg/cdetr.js", &format!("If-Modified-Since: {modified}\r\n"));
+    assert_eq!(status(&head), 304, "{head}");
+    assert!(body.is_empty());
+    assert_eq!(header(&head, "x-content-type-options"), Some("nosniff"), "{head}");
+
+    let (head, body) = server.request("GET", "/pkg/cdetr_bg.wasm", "Accept-Encoding: gzip, deflate\r\n");
+    assert_eq!(status(&head), 200, "{head}");
+    assert_eq!(header(&head, "content-encoding"), Some("gzip"), "{head}");
+    assert_eq!(header(&head, "content-type"), Some("application/wasm"), "{head}");
+    assert_eq!(body, b"\x1f\x8bGZIPPED");
+    let (head, body) = server.request("GET", "/pkg/cdetr_bg.wasm", "");
+    assert_eq!(header(&head, "content-encoding"), None, "{head}");
+    assert_eq!(body, b"\0asm\x01\0\0\0");
+    drop(server);
+
+    let server = Server::start(&root, &["--isolate"]);
+    let (head, _) = server.request("GET", "/", "");
+    assert_eq!(header(&head, "cross-origin-opener-policy"), Some("same-origin"), "{head}");
+    assert_eq!(header(&head, "cross-origin-embedder-policy"), Some("require-corp"), "{head}");
+}
+
+/// `cdetr serve` serves only www/ and pkg/: no `..` (plain or encoded), no hidden files, no symlinks out
+/// (neither a file, a folder, nor a precompressed sibling).
+#[test]
+fn serve_refuses_traversal_hidden_files_and_symlink_escapes() {
+    let root = serve_root("serve-traversal");
+    let server = Server::start(&root, &[]);
+    assert_eq!(server.status("/index.html"), 200);
+    for bad in [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/pkg/../../secret.txt",
+        "/pkg/%2e%2e/%2e%2e/secret.txt",
+        "/.secret",
+        "/%2esecret",
+        "/escape.txt",
+        "/up/secret.txt",
+        "/%zz",
+        "/missing",
+        "/pkg/",
+    ] {
+        let (head, body) = server.request("GET", bad, "");
+        assert!(matches!(status(&head), 400 | 404), "{bad}: {head}");
+        assert!(!String::from_utf8_lossy(&body).contains("secret"), "{bad}");
+    }
+    // cdetr.js.gz is a symlink out of pkg/: the file itself is sent rather than the link followed.
+    let (head, body) = server.request("GET", "/pkg/cdetr.js", "Accept-Encoding: gzip\r\n");
+    assert_eq!(status(&head), 200, "{head}");
+    assert_eq!(header(&head, "content-encoding"), None, "{head}");
+    assert_eq!(body, b"export default 1;");
+}
+
+/// `cdetr serve` is bounded: an oversized request line is refused (431/400 or a closed connection) without
+/// the server growing or dying, and idle connections (500, then 900: past the 512 served in full, yet under a
+/// 1024 descriptor limit) leave a normal request answered within 2 s.
+#[test]
+fn serve_survives_oversized_requests_and_idle_connections() {
+    use std::io::{Read, Write};
+    let root = serve_root("serve-bounds");
+    let server = Server::start(&root, &[]);
+
+    // Up to 64 MB of request line, written until the server refuses it.
+    let mut stream = server.connect();
+    let _ = stream.write_all(b"GET /");
+    let chunk = vec![b'a'; 1 << 20];
+    let mut sent = 0;
+    while sent < 64 && stream.write_all(&chunk).is_ok() {
+        sent += 1;
+    }
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.is_empty() || reply.starts_with("HTTP/1.1 431") || reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(sent < 64, "the server kept reading a 64 MB request line");
+    drop(stream);
+    #[cfg(target_os = "linux")]
+    {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+        let peak_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        assert!(peak_kb < 64 * 1024, "peak memory {peak_kb} kB");
+    }
+    assert_eq!(server.status("/"), 200, "the server died after an oversized request");
+
+    let mut idle = Vec::new();
+    for count in [500, 900] {
+        idle.extend((idle.len()..count).map(|_| server.connect()));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let start = std::time::Instant::now();
+        assert_eq!(server.status("/pkg/cdetr.js"), 200);
+        let took = start.elapsed();
+        assert!(took < std::time::Duration::from_secs(2), "{took:?} with {count} idle connections");
+    }
+    drop(idle);
+}

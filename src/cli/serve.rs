@@ -1,14 +1,40 @@
-//! `cdetr serve`: a small static file server for the web app, bound to loopback only.
+//! `cdetr serve`: a static file server for the web app, bound to loopback only (hyper 1 on tokio, files
+//! through tower-http's `ServeDir`).
 //!
 //! Serves `www/` at `/` and the wasm-bindgen output `pkg/` at `/pkg/`, nothing else: paths are decoded,
-//! `..` and hidden files are refused, and symbolic links are not followed out of those folders.
+//! `..` and hidden files are refused, and symbolic links are not followed out of those folders. Only GET and
+//! HEAD; `Last-Modified` with 304 on `If-Modified-Since`; precompressed `.gz`/`.br` siblings are sent when
+//! the client accepts them. Bounded: request heads over 32 KiB are refused (431), a connection that sends no
+//! complete request head for 10 s is dropped, and past 512 open connections new ones get 1 s (up to 4096
+//! more; beyond that they are closed).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::convert::Infallible;
+use std::io::Write;
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tower_http::services::ServeDir;
+
+/// Connections served at once with the normal header timeout.
+const MAX_CONNECTIONS: usize = 512;
+/// Further connections, accepted while those are all taken, on a short header timeout (so that a flood of
+/// idle connections neither queues a real request behind it in the backlog nor holds it for long); past
+/// these, new connections are closed at once.
+const MAX_OVERFLOW_CONNECTIONS: usize = 4096;
+/// Largest request head (request line + headers) kept in memory per connection.
+const MAX_HEAD_BYTES: usize = 32 * 1024;
+/// A connection that has not sent a complete request head within this is closed.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const OVERFLOW_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -18,6 +44,20 @@ pub struct ServeArgs {
     /// Folder holding `www/` and `pkg/` (default: the current folder).
     #[arg(long, default_value = ".")]
     root: PathBuf,
+    /// Send `Cross-Origin-Opener-Policy: same-origin` and `Cross-Origin-Embedder-Policy: require-corp`
+    /// (cross-origin isolation, needed for threaded wasm).
+    #[arg(long)]
+    isolate: bool,
+}
+
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+struct Site {
+    www: PathBuf,
+    pkg: PathBuf,
+    www_files: ServeDir,
+    pkg_files: ServeDir,
+    isolate: bool,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -30,48 +70,134 @@ pub fn run(args: ServeArgs) -> Result<()> {
     }
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, args.port))
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    println!("serving the web app on http://{addr}/ (Ctrl-C to stop)");
-    std::io::stdout().flush()?;
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        let (www, pkg) = (www.clone(), pkg.clone());
-        std::thread::spawn(move || {
-            let _ = handle(stream, &www, &pkg);
-        });
-    }
-    Ok(())
+    let files = |dir: &Path| ServeDir::new(dir).precompressed_br().precompressed_gzip();
+    let site = Arc::new(Site { www_files: files(&www), pkg_files: files(&pkg), www, pkg, isolate: args.isolate });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        println!("serving the web app on http://{addr}/ (Ctrl-C to stop)");
+        std::io::stdout().flush()?;
+        accept_loop(listener, site).await
+    })
 }
 
-fn handle(mut stream: TcpStream, www: &Path, pkg: &Path) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    // Drain the headers.
+async fn accept_loop(listener: tokio::net::TcpListener, site: Arc<Site>) -> Result<()> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let overflow = Arc::new(tokio::sync::Semaphore::new(MAX_OVERFLOW_CONNECTIONS));
     loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors and the like: wait a little rather than spin.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let (permit, timeout) = match permits.clone().try_acquire_owned() {
+            Ok(permit) => (permit, HEADER_READ_TIMEOUT),
+            Err(_) => match overflow.clone().try_acquire_owned() {
+                Ok(permit) => (permit, OVERFLOW_HEADER_READ_TIMEOUT),
+                Err(_) => continue, // dropping the stream closes it
+            },
+        };
+        let site = site.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |req| {
+                let site = site.clone();
+                async move { Ok::<_, Infallible>(handle(req, &site).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeout)
+                .max_buf_size(MAX_HEAD_BYTES)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(req: Request<Incoming>, site: &Site) -> Response<Body> {
+    let mut response = respond(req, site).await;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // The body may be a precompressed sibling chosen by Accept-Encoding.
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if site.isolate {
+        headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+        headers.insert("cross-origin-embedder-policy", HeaderValue::from_static("require-corp"));
+    }
+    response
+}
+
+async fn respond(req: Request<Incoming>, site: &Site) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let Some(file) = resolve(req.uri().path(), &site.www, &site.pkg) else {
+        return text(StatusCode::NOT_FOUND, "not found");
+    };
+    // Hand ServeDir the checked, canonical path relative to its folder.
+    let (mut files, base) = match file.starts_with(&site.pkg) {
+        true => (site.pkg_files.clone(), &site.pkg),
+        false => (site.www_files.clone(), &site.www),
+    };
+    // ServeDir may send `file.gz`/`file.br` instead: where one leads out of the folder, send the file itself.
+    let sibling_escapes = ["gz", "br"].iter().any(|ext| {
+        let mut sibling = file.clone().into_os_string();
+        sibling.push(format!(".{ext}"));
+        std::fs::canonicalize(sibling).is_ok_and(|real| !real.starts_with(base))
+    });
+    let Some(uri) = file.strip_prefix(base).ok().and_then(|rel| rel.to_str()).map(percent_encode) else {
+        return text(StatusCode::NOT_FOUND, "not found");
+    };
+    let (mut parts, body) = req.into_parts();
+    if sibling_escapes {
+        parts.headers.remove(header::ACCEPT_ENCODING);
+    }
+    let Ok(uri) = uri.parse() else { return text(StatusCode::NOT_FOUND, "not found") };
+    parts.uri = uri;
+    match files.try_call(Request::from_parts(parts, body)).await {
+        Ok(response) => {
+            let mut response = response.map(|body| body.boxed_unsync());
+            if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&file)));
+            }
+            response
+        }
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file"),
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response =
+        Response::new(Full::new(Bytes::from_static(body.as_bytes())).map_err(|e| match e {}).boxed_unsync());
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// `/`-joined path with everything but unreserved characters percent-encoded (ServeDir decodes it).
+fn percent_encode(rel: &str) -> String {
+    let mut out = String::from("/");
+    for (i, part) in rel.split(std::path::MAIN_SEPARATOR).enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        for b in part.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
         }
     }
-    let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-    if method != "GET" && method != "HEAD" {
-        return respond(&mut stream, 405, "text/plain", b"method not allowed", method == "HEAD");
-    }
-    let path = target.split(['?', '#']).next().unwrap_or("/");
-    match resolve(path, www, pkg) {
-        Some(file) => match std::fs::File::open(&file) {
-            Ok(mut f) => {
-                let mut body = Vec::new();
-                f.read_to_end(&mut body)?;
-                respond(&mut stream, 200, content_type(&file), &body, method == "HEAD")
-            }
-            Err(_) => respond(&mut stream, 404, "text/plain", b"not found", method == "HEAD"),
-        },
-        None => respond(&mut stream, 404, "text/plain", b"not found", method == "HEAD"),
-    }
+    out
 }
 
 /// Maps a URL path to a file inside `www` or `pkg`, or nothing.
@@ -123,23 +249,6 @@ fn content_type(path: &Path) -> &'static str {
         "txt" | "md" => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     }
-}
-
-fn respond(stream: &mut TcpStream, status: u16, kind: &str, body: &[u8], head: bool) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        404 => "Not Found",
-        _ => "Method Not Allowed",
-    };
-    let header = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(header.as_bytes())?;
-    if !head {
-        stream.write_all(body)?;
-    }
-    stream.flush()
 }
 
 #[cfg(test)]
