@@ -702,6 +702,42 @@ async function gpuTrainScenario(page, url, notes) {
   await shot(page, 'k-webgpu-training', notes);
 }
 
+/** l: a DETR checkpoint detects like the CLI, its attention view has only the combined map and says why;
+ * fast-mode fine-tuning (cached backbone features) runs and says what it keeps. */
+async function detrAndFastModeScenario(page, url, notes, clip) {
+  const detr = [path.join(ROOT, 'tests/fixtures/detr_tiny/model.safetensors'), path.join(ROOT, 'tests/fixtures/detr_tiny/config.json')];
+  await webcamParity(page, 'cpu', 'detr', notes, clip, { files: detr, name: 'model.safetensors', cli: ['--weights', detr[0], '--config', detr[1]] });
+  const dets = await page.evaluate(() => cdetrApp.lastResult.detections);
+  assert(dets.length > 0 && dets.every((d) => d.reference_point == null), 'DETR detections carry no reference point');
+  const first = await page.$('#det-list li');
+  assert(first, 'no DETR detection in the list to click');
+  const query = Number(await first.getAttribute('data-query'));
+  await first.click();
+  await until(page, (q) => cdetrApp.state.detect.attention?.query === q && document.querySelectorAll('#att-grid-wrap canvas.att-tile').length > 0, query, 90_000, 'the DETR attention maps');
+  const info = await page.evaluate(() => cdetrApp.state.detect.attention);
+  const kinds = await page.$$eval('#att-grid-wrap canvas.att-tile', (cs) => [...new Set(cs.map((c) => c.dataset.kind))]);
+  const status = await page.textContent('#att-status');
+  assert(kinds.length === 1 && kinds[0] === 'combined', `DETR tiles: ${kinds}`);
+  assert(/no spatial\/content split/.test(status), `the attention status does not explain DETR: ${status}`);
+  notes.push(`DETR query ${query}: ${info.heads} heads, combined map only; “${status}”`);
+  await shot(page, 'l-detr-attention', notes);
+
+  // Fast mode on BCCD with the tiny Conditional DETR.
+  await loadTinyModel(page);
+  await page.click('#tab-btn-train');
+  await importBccd(page);
+  await quickTraining(page, { maxSize: 160, maxSteps: 4, snapshotEvery: 4 });
+  await page.check('#opt-fast');
+  await page.click('#train-start');
+  await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.step === 4, null, 180_000, '4 fast-mode steps');
+  const losses = (await page.evaluate(() => cdetrApp.metrics)).map((m) => m.loss);
+  const note = await page.textContent('#train-note');
+  assert(losses.length === 4 && losses.every(Number.isFinite), `fast-mode losses ${losses}`);
+  assert(/Fast mode: the backbone is frozen/.test(note) && /drops the random crop/.test(note), `the page does not say what the fast mode keeps: ${note}`);
+  notes.push(`fast mode: losses ${losses.map((l) => l.toFixed(2)).join(' ')}; “${note}”`);
+  await shot(page, 'l-fast-mode', notes);
+}
+
 /** An uncaught error in the page is a failure of the run, whichever scenario it happened in. */
 function checkPageErrors(tag, errors) {
   if (!errors.length) return;
@@ -766,6 +802,17 @@ async function main() {
         checkPageErrors('cpu', cpu.errors);
       } finally {
         await cpu.close();
+      }
+    }
+
+    if (!ONLY || ONLY.has('l')) {
+      const detrPage = await launch('cpu-detr', { webgpu: false, camera: clip.file });
+      try {
+        await openApp(detrPage.page, server.url);
+        await scenario('l', 'DETR checkpoint: detections = CLI, combined attention only; fast-mode fine-tuning', 300_000, (notes) => detrAndFastModeScenario(detrPage.page, server.url, notes, clip));
+        checkPageErrors('cpu-detr', detrPage.errors);
+      } finally {
+        await detrPage.close();
       }
     }
 
