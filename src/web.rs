@@ -414,8 +414,7 @@ impl Engine {
         set(&out, "featureWidth", fw as u32);
         set(&out, "featureHeight", fh as u32);
         // Feature cells that cover the real image (the rest is padding).
-        let valid =
-            |resized: usize, padded: usize, cells: usize| ((resized * cells + padded - 1) / padded).min(cells) as u32;
+        let valid = |resized: usize, padded: usize, cells: usize| (resized * cells).div_ceil(padded).min(cells) as u32;
         set(&out, "validWidth", valid(last.resized.1, last.padded.1, fw));
         set(&out, "validHeight", valid(last.resized.0, last.padded.0, fh));
         Ok(out.into())

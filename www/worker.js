@@ -73,7 +73,8 @@ const handlers = {
 
   async attention({ query }) {
     const a = await engine.attention(query);
-    return new Transfer(a, [a.spatial.buffer, a.content.buffer, a.combined.buffer]);
+    // DETR has no spatial/content split: those maps are null.
+    return new Transfer(a, [a.spatial, a.content, a.combined].filter(Boolean).map((m) => m.buffer));
   },
 
   async parseDataset({ files, images }) {

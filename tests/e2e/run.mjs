@@ -234,7 +234,9 @@ function compareDetections(pageDets, cliDets, width, height, notes) {
     assert(p.label_name === c.label_name, `label name ${p.label_name} vs ${c.label_name}`);
     maxScore = Math.max(maxScore, Math.abs(p.score - c.score));
     for (let k = 0; k < 4; k++) maxBox = Math.max(maxBox, Math.abs(p.box[k] - c.box[k]) / (k % 2 ? height : width));
-    for (let k = 0; k < 2; k++) maxRef = Math.max(maxRef, Math.abs(p.reference_point[k] - c.reference_point[k]) / (k ? height : width));
+    // DETR has no reference points: both sides must agree on that.
+    assert((p.reference_point == null) === (c.reference_point == null), `query ${p.query}: reference point ${p.reference_point} vs CLI ${c.reference_point}`);
+    if (p.reference_point) for (let k = 0; k < 2; k++) maxRef = Math.max(maxRef, Math.abs(p.reference_point[k] - c.reference_point[k]) / (k ? height : width));
   });
   notes.push(`${pageDets.length} detections match the CLI: max |Δscore| ${maxScore.toExponential(2)}, max |Δbox|/size ${maxBox.toExponential(2)}, max |Δref point|/size ${maxRef.toExponential(2)}${orderSame ? ', same order' : ', order differs only among near-ties'}`);
   assert(maxScore <= TOL, `score differs by ${maxScore}`);
