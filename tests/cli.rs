@@ -414,6 +414,24 @@ fn train_first_metrics_line_equals_reference_loss() {
     }
 }
 
+/// `cdetr train` with nothing random (no augmentation, dropout or shuffling, no resize), two epochs, both
+/// learning rates `lr`, and `extra` arguments.
+fn deterministic_train(
+    data: &Path,
+    weights: &Path,
+    config: &Path,
+    lr: &str,
+    batch: &str,
+    output: &Path,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec!["train", "--data", s(data), "--weights", s(weights), "--config", s(config)];
+    args.extend(["--lr", lr, "--lr-backbone", lr, "--augment", "none", "--dropout", "0", "--no-shuffle"]);
+    args.extend(["--resize", "none", "--batch-size", batch, "--epochs", "2", "--output", s(output)]);
+    args.extend(extra);
+    cdetr(&args)
+}
+
 /// Runs `cdetr train` for two epochs, checks its first metrics line, and returns the COCO file and the run folder.
 fn train_first_line_matches(fx: &str, tag: &str) -> (PathBuf, PathBuf) {
     use cdetr::data::{BoxAnnotation, Dataset, SampleMeta};
@@ -466,32 +484,7 @@ fn train_first_line_matches(fx: &str, tag: &str) -> (PathBuf, PathBuf) {
     let annotations = cdetr::data::native::write_coco_dataset(&dir.join("data"), &dataset, &images).unwrap();
     let out_dir = dir.join("run");
     let (weights, config_path) = (fixture_file(fx, "model.safetensors"), fixture_file(fx, "config.json"));
-    let out = cdetr(&[
-        "train",
-        "--data",
-        s(&annotations),
-        "--weights",
-        s(&weights),
-        "--config",
-        s(&config_path),
-        "--lr",
-        "0",
-        "--lr-backbone",
-        "0",
-        "--augment",
-        "none",
-        "--dropout",
-        "0",
-        "--no-shuffle",
-        "--resize",
-        "none",
-        "--batch-size",
-        &batch,
-        "--epochs",
-        "2",
-        "--output",
-        s(&out_dir),
-    ]);
+    let out = deterministic_train(&annotations, &weights, &config_path, "0", &batch, &out_dir, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(out_dir.join("metrics.jsonl"))
         .unwrap()
@@ -674,32 +667,7 @@ fn train_fast_mode_equals_frozen_backbone_training() {
     let config = fixture_file("tiny", "config.json");
     let run = |mode: &str| {
         let out = out_dir.with_file_name(format!("run-{mode}"));
-        let mut args = vec![
-            "train",
-            "--data",
-            s(&annotations),
-            "--weights",
-            s(&weights),
-            "--config",
-            s(&config),
-            "--lr",
-            "1e-3",
-            "--augment",
-            "none",
-            "--dropout",
-            "0",
-            "--no-shuffle",
-            "--resize",
-            "none",
-            "--batch-size",
-            "1",
-            "--epochs",
-            "2",
-            "--output",
-            s(&out),
-        ];
-        args.push(mode);
-        let result = cdetr(&args);
+        let result = deterministic_train(&annotations, &weights, &config, "1e-3", "1", &out, &[mode]);
         assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
         let lines: Vec<serde_json::Value> = std::fs::read_to_string(out.join("metrics.jsonl"))
             .unwrap()
