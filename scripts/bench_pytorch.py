@@ -24,12 +24,16 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--model", help="checkpoint folder (HF layout, e.g. from `cdetr init`); default: random R50")
     a = ap.parse_args()
     w, h = (int(v) for v in a.size.split("x"))
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    config = ConditionalDetrConfig(use_pretrained_backbone=False, num_labels=91)
-    model = ConditionalDetrForObjectDetection(config).eval()
+    if a.model:
+        model = ConditionalDetrForObjectDetection.from_pretrained(a.model).eval()
+    else:
+        config = ConditionalDetrConfig(use_pretrained_backbone=False, num_labels=91)
+        model = ConditionalDetrForObjectDetection(config).eval()
     pixel_values = torch.randn(1, 3, h, w)
     pixel_mask = torch.ones(1, h, w, dtype=torch.long)
 

@@ -18,7 +18,7 @@ use crate::data::upload::{UploadedImage, dataset_from_uploads};
 use crate::data::{BoxAnnotation, Rng};
 use crate::eval::{CocoMetrics, Detection as EvalDetection, GroundTruth, evaluate};
 use crate::feature_cache::{FeatureCache, FeatureCacheConfig};
-use crate::model::inference::InferenceModel;
+use crate::model::inference::{InferenceModel, PartTime};
 use crate::model::mask::PixelMask;
 use crate::model::{AttentionOutput, ForwardOptions};
 use crate::postprocess::{Detection, PostProcessOptions, post_process, read_predictions};
@@ -138,11 +138,13 @@ struct DetectOptions {
     longest_edge: u32,
     /// Keep the cross-attention maps of this frame for [`Engine::attention`].
     attention: bool,
+    /// Time each backbone stage and the transformer (synchronising after each: a little slower).
+    profile: bool,
 }
 
 impl Default for DetectOptions {
     fn default() -> Self {
-        Self { threshold: 0.5, top_k: 100, shortest_edge: 800, longest_edge: 1333, attention: false }
+        Self { threshold: 0.5, top_k: 100, shortest_edge: 800, longest_edge: 1333, attention: false, profile: false }
     }
 }
 
@@ -158,6 +160,9 @@ struct DetectResult {
     preprocess_ms: f64,
     network_ms: f64,
     postprocess_ms: f64,
+    /// With `profile`: milliseconds per part of the network (`stem`, `layer1` … `layer4`,
+    /// `transformer + heads`).
+    profile: Option<Vec<PartTime>>,
 }
 
 struct LoadedModel {
@@ -319,7 +324,8 @@ impl Engine {
         to_js(&info)
     }
 
-    /// Detects objects in an RGBA frame; `options`: `{threshold, topK, shortestEdge, longestEdge, attention}`.
+    /// Detects objects in an RGBA frame; `options`: `{threshold, topK, shortestEdge, longestEdge, attention,
+    /// profile}`.
     pub async fn detect(
         &mut self,
         rgba: Vec<u8>,
@@ -350,8 +356,17 @@ impl Engine {
         );
         let mask = PixelMask { batch: 1, height: batch.height, width: batch.width, data: batch.pixel_mask };
         let t1 = now();
-        let output =
-            loaded.model.forward(pixel_values, &mask, ForwardOptions { aux: false, attention_maps: options.attention });
+        let forward_options = ForwardOptions { aux: false, attention_maps: options.attention };
+        let (output, profile) = if options.profile {
+            let (output, parts) = loaded
+                .model
+                .forward_profiled(pixel_values, &mask, forward_options, &now)
+                .await
+                .map_err(|e| js_err(format!("the device failed: {e:?}")))?;
+            (output, Some(parts))
+        } else {
+            (loaded.model.forward(pixel_values, &mask, forward_options), None)
+        };
         let raw = read_predictions(&output).await.map_err(|e| js_err(format!("the device failed: {e:?}")))?;
         let t2 = now();
         let labels = loaded.config.labels();
@@ -378,6 +393,7 @@ impl Engine {
             preprocess_ms: t1 - t0,
             network_ms: t2 - t1,
             postprocess_ms: t3 - t2,
+            profile,
         })
     }
 

@@ -904,3 +904,97 @@ fn serve_survives_oversized_requests_and_idle_connections() {
     }
     drop(idle);
 }
+
+/// `name → shape` of a manifest of a real checkpoint (`tests/fixtures/manifests`).
+fn manifest_shapes(file: &str) -> std::collections::BTreeMap<String, Vec<usize>> {
+    let text = std::fs::read_to_string(fixtures().join("manifests").join(file)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["keys"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, e)| {
+            (k.clone(), e["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect())
+        })
+        .collect()
+}
+
+/// `name → (dtype, shape)` of a safetensors file and its values' spread.
+fn safetensors_layout(path: &Path) -> (std::collections::BTreeMap<String, Vec<usize>>, f64) {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut sum_sq = 0f64;
+    let mut count = 0usize;
+    let layout = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            assert_eq!(view.dtype(), safetensors::Dtype::F32, "{name}");
+            if name.ends_with("conv1.weight") || name.contains("class_labels_classifier") {
+                for c in view.data().chunks_exact(4) {
+                    sum_sq += (f32::from_le_bytes(c.try_into().unwrap()) as f64).powi(2);
+                    count += 1;
+                }
+            }
+            (name, view.shape().to_vec())
+        })
+        .collect();
+    (layout, (sum_sq / count as f64).sqrt())
+}
+
+/// `init` writes the real hub layouts at full size (every key and shape of `microsoft/conditional-detr-resnet-50`
+/// and of `facebook/detr-resnet-50`), random but not degenerate, the same file for the same seed, and
+/// `detect` runs it.
+#[test]
+fn init_writes_the_full_size_hub_layouts() {
+    let dir = tmp("init");
+    let out = cdetr(&["init", "--output", s(&dir.join("a")), "--seed", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let weights = dir.join("a/model.safetensors");
+    let (layout, spread) = safetensors_layout(&weights);
+    let expected = manifest_shapes("hf_conditional_detr_resnet50.manifest.json");
+    assert_eq!(layout.len(), 588);
+    assert_eq!(layout, expected);
+    assert!(spread > 1e-3, "the weights look degenerate (rms {spread})");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("a/config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "ConditionalDetrForObjectDetection");
+    assert_eq!(config["num_queries"], 300);
+
+    let same = cdetr(&["init", "--output", s(&dir.join("b")), "--seed", "3"]);
+    assert!(same.status.success());
+    let other = cdetr(&["init", "--output", s(&dir.join("c")), "--seed", "4"]);
+    assert!(other.status.success());
+    let read = |d: &str| std::fs::read(dir.join(d).join("model.safetensors")).unwrap();
+    assert!(read("a") == read("b"), "the same seed wrote different weights");
+    assert!(read("a") != read("c"), "another seed wrote the same weights");
+    let _ = std::fs::remove_dir_all(dir.join("b"));
+    let _ = std::fs::remove_dir_all(dir.join("c"));
+
+    let detect = cdetr(&[
+        "detect",
+        s(&fixtures().join("images/chelsea.png")),
+        "--weights",
+        s(&weights),
+        "--config",
+        s(&dir.join("a/config.json")),
+        "--resize",
+        "160,320",
+        "--threshold",
+        "0",
+        "--top-k",
+        "5",
+    ]);
+    assert!(detect.status.success(), "{}", String::from_utf8_lossy(&detect.stderr));
+    let detections: serde_json::Value = serde_json::from_slice(&detect.stdout).unwrap();
+    let list = detections[0]["detections"].as_array().unwrap();
+    assert_eq!(list.len(), 5);
+    assert!(list.iter().all(|d| d["score"].as_f64().unwrap().is_finite() && d["reference_point"].is_array()));
+    let _ = std::fs::remove_dir_all(dir.join("a"));
+
+    let detr = cdetr(&["init", "--detr", "--output", s(&dir.join("detr"))]);
+    assert!(detr.status.success(), "{}", String::from_utf8_lossy(&detr.stderr));
+    let (layout, _) = safetensors_layout(&dir.join("detr/model.safetensors"));
+    assert_eq!(layout, manifest_shapes("hf_detr_resnet50.manifest.json"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,7 +1,9 @@
-// Benchmark mode: per-frame latency and FPS on one fixed image at a chosen input size, and training
-// steps per second. Results are shown in the table and exposed as `cdetrApp.bench` ({detect, train}).
+// Benchmark mode: per-frame latency and FPS on one fixed image at a chosen input size, where the time
+// goes (one profiled frame: each backbone stage and the transformer), and training steps per second.
+// Results are shown in the table and exposed as `cdetrApp.bench` ({detect, train}).
 // `?bench` runs the detection benchmark once a model is ready (`&frames=N&size=S` override the
-// selects, `&trainSteps=K` also runs the training benchmark, `&maxSize=M&batch=B` set its options).
+// selects, `&warmup=W` the 2 warm-up frames, `&trainSteps=K` also runs the training benchmark,
+// `&maxSize=M&batch=B` set its options).
 
 import { $, el, fmtMs, mean, median, percentile, sleep } from './util.js';
 
@@ -34,7 +36,7 @@ export function initBench(app) {
     table.tBodies[0].prepend(el('tr', {}, cells.map((c) => el('td', { text: c }))));
   }
 
-  async function runDetect({ frames = +$('#bench-frames').value, size = +$('#bench-size').value } = {}) {
+  async function runDetect({ frames = +$('#bench-frames').value, size = +$('#bench-size').value, warmup = 2 } = {}) {
     if (B.running) return null;
     if (!app.state.model) {
       app.notify({ level: 'error', id: 'bench', title: 'No model', text: 'Load a model before benchmarking.' });
@@ -46,7 +48,6 @@ export function initBench(app) {
     try {
       if (wasLive) await app.detect.pause();
       const image = app.detect.currentFrame() || testCard();
-      const warmup = 2;
       const opts = { threshold: 0.5, topK: 100, shortestEdge: size, longestEdge: Math.round((size * 1333) / 800), attention: false };
       const rows = [];
       for (let i = 0; i < warmup + frames; i++) {
@@ -58,18 +59,24 @@ export function initBench(app) {
         if (i >= warmup) rows.push({ total, pre: r.preprocessMs, net: r.networkMs, post: r.postprocessMs, input: `${r.inputWidth}×${r.inputHeight}` });
         await sleep(0);
       }
+      // One more frame, synchronised after each part, says where the time goes (not in the timings above).
+      progress.textContent = 'profiling one frame…';
+      const rgba = image.rgba.slice().buffer;
+      const profiled = await app.engine.call('detect', { frameId: -1, rgba, width: image.width, height: image.height, options: { ...opts, profile: true } }, { transfer: [rgba] });
+      const profile = (profiled.profile || []).map(({ name, ms }) => ({ name, ms }));
       const totals = rows.map((r) => r.total);
       const result = {
         kind: 'detect', backend: app.state.engine.backend, model: app.state.model.name, image: `${image.name} ${image.width}×${image.height}`,
         shortestEdge: size, input: rows[0].input, frames,
         meanMs: mean(totals), medianMs: median(totals), p90Ms: percentile(totals, 0.9), minMs: Math.min(...totals), maxMs: Math.max(...totals),
         preMs: mean(rows.map((r) => r.pre)), netMs: mean(rows.map((r) => r.net)), postMs: mean(rows.map((r) => r.post)),
-        fps: 1000 / mean(totals), perFrameMs: totals,
+        fps: 1000 / mean(totals), perFrameMs: totals, profile,
       };
       B.detect = result;
       B.history.push(result);
       addRow(['detection', result.backend, `${result.input} (${size})`, String(frames), fmtMs(result.meanMs), fmtMs(result.medianMs), fmtMs(result.p90Ms),
         `${fmtMs(result.preMs)} · ${fmtMs(result.netMs)} · ${fmtMs(result.postMs)}`, `${result.fps.toFixed(2)} FPS`]);
+      if (profile.length) addRow(['profile (1 frame)', result.backend, result.input, '1', fmtMs(profile.reduce((a, p) => a + p.ms, 0)), '', '', profile.map((p) => `${p.name} ${fmtMs(p.ms)}`).join(' · '), '']);
       progress.textContent = `done: ${result.fps.toFixed(2)} FPS, ${fmtMs(result.meanMs)} per frame (mean of ${frames}) on ${result.backend === 'webgpu' ? 'WebGPU' : 'the CPU'}.`;
       app.emit('bench', result);
       return result;
@@ -172,7 +179,7 @@ export function initBench(app) {
       progress.textContent = 'waiting for a model…';
       await new Promise((resolve) => app.addEventListener('model', resolve, { once: true }));
     }
-    await runDetect();
+    await runDetect(p.get('warmup') ? { warmup: Math.max(0, +p.get('warmup')) } : {});
     if (p.get('trainSteps')) await runTrain({ steps: +p.get('trainSteps') });
     app.emit('bench-done', { detect: B.detect, train: B.train });
   }

@@ -1,7 +1,8 @@
 //! `cdetr bench`: times the R50 forward pass (random weights) on the CPU.
 //!
-//! Reports the median over several runs after warm-up, for the whole forward and for the backbone
-//! alone, so the split between the ResNet and the transformer is visible. Compare with
+//! Reports the median over several runs after warm-up, for the whole forward, for each backbone stage and
+//! for the transformer with its heads (each part synchronised after it, as the page's profile does), so the
+//! split between the ResNet and the transformer is visible. Compare with
 //! `scripts/bench_pytorch.py` (HF transformers on the same input and machine).
 
 use std::time::Instant;
@@ -9,7 +10,6 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use burn::tensor::{Distribution, Tensor};
 use cdetr::ConditionalDetrConfig;
-use cdetr::model::cpu_backbone::Stages;
 use cdetr::model::inference::InferenceModel;
 use cdetr::model::mask::PixelMask;
 use cdetr::model::{ConditionalDetr, ForwardOptions};
@@ -87,52 +87,23 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let _ = out.last.pred_boxes.into_data();
         start.elapsed().as_secs_f64()
     };
-    let time_backbone = || {
-        let start = Instant::now();
-        let features = model.backbone(input.clone(), Stages::Last);
-        let _ = features.last().map(|f| f.clone().sum().into_data());
-        start.elapsed().as_secs_f64()
-    };
-    // Where the time goes: each stage run on the previous stage's output, synchronised after each.
-    let stages = || -> Vec<(&'static str, f64)> {
-        let sync = |t: &Tensor<4>| {
-            let _ = t.clone().sum().into_data();
-        };
-        let bb = &model.model.model.backbone;
-        let mut out = Vec::new();
-        let t = Instant::now();
-        let x = bb.maxpool.forward(burn::tensor::activation::relu(cdetr::model::backbone::conv_bn(
-            &bb.conv1,
-            &bb.bn1,
-            input.clone(),
-        )));
-        sync(&x);
-        out.push(("stem", t.elapsed().as_secs_f64()));
-        let mut x = x;
-        for (name, stage) in
-            [("layer1", &bb.layer1), ("layer2", &bb.layer2), ("layer3", &bb.layer3), ("layer4", &bb.layer4)]
-        {
-            let t = Instant::now();
-            for block in stage {
-                x = block.forward(x);
-            }
-            sync(&x);
-            out.push((name, t.elapsed().as_secs_f64()));
-        }
-        out
+    // Where the time goes: each part synchronised after it (`InferenceModel::forward_profiled`).
+    let clock = Instant::now();
+    let now = || clock.elapsed().as_secs_f64() * 1e3;
+    let profile = || {
+        let profiled = model.forward_profiled(input.clone(), &mask, ForwardOptions::default(), &now);
+        pollster::block_on(profiled).map(|(_, parts)| parts)
     };
     for _ in 0..args.warmup {
         time_forward();
     }
     let forward: Vec<f64> = (0..args.runs).map(|_| time_forward()).collect();
-    let backbone: Vec<f64> = (0..args.runs).map(|_| time_backbone()).collect();
-    let (f, b) = (median(forward.clone()), median(backbone));
-    let runs: Vec<Vec<(&str, f64)>> = (0..args.runs).map(|_| stages()).collect();
-    let breakdown: Vec<(String, f64)> = runs[0]
-        .iter()
-        .enumerate()
-        .map(|(i, (name, _))| (name.to_string(), median(runs.iter().map(|r| r[i].1).collect())))
-        .collect();
+    let profiles = (0..args.runs).map(|_| profile()).collect::<Result<Vec<_>, _>>()?;
+    let f = median(forward.clone());
+    let part_median = |i: usize| median(profiles.iter().map(|p| p[i].ms / 1e3).collect());
+    let n = profiles[0].len();
+    let breakdown: Vec<(String, f64)> = (0..n - 1).map(|i| (profiles[0][i].name.to_string(), part_median(i))).collect();
+    let b = median(profiles.iter().map(|p| p[..n - 1].iter().map(|t| t.ms / 1e3).sum()).collect());
     let report = Report {
         backend: "burn flex (CPU)",
         width: w,
@@ -141,7 +112,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         forward_median_s: f,
         forward_all_s: forward,
         backbone_median_s: b,
-        transformer_and_heads_median_s: f - b,
+        transformer_and_heads_median_s: part_median(n - 1),
         backbone_stages_s: breakdown.clone(),
         threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     };
@@ -151,12 +122,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!(
             "R50 Conditional DETR forward, {w}×{h}, {} (CPU threads: {}): median {:.3} s over {} runs \
              (backbone {:.3} s, transformer + heads {:.3} s)",
-            report.backend,
-            report.threads,
-            f,
-            args.runs,
-            b,
-            f - b
+            report.backend, report.threads, f, args.runs, b, report.transformer_and_heads_median_s
         );
         let parts: Vec<String> = breakdown.iter().map(|(n, t)| format!("{n} {t:.3} s")).collect();
         println!("backbone stages: {}", parts.join(", "));

@@ -5,6 +5,7 @@ mod common;
 mod convert;
 mod detect;
 mod eval;
+mod init;
 mod serve;
 mod synth;
 mod train;
@@ -30,6 +31,8 @@ enum Command {
     Train(train::TrainArgs),
     /// COCO box AP of a model on a labeled dataset.
     Eval(eval::EvalArgs),
+    /// Write a model with random weights (default: the full-size R50) in the Hugging Face layout.
+    Init(init::InitArgs),
     /// Time the forward pass on the CPU.
     Bench(bench::BenchArgs),
     /// Serve the web app (www/ and pkg/) on 127.0.0.1.
@@ -64,6 +67,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Convert(args) => convert::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Init(args) => init::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Synth(args) => synth::run(args),

@@ -265,16 +265,30 @@ impl ResNet {
     /// - x: `[B, 3, H, W]`
     /// - output: the four stage outputs, strides 4, 8, 16 and 32 (16 with DC5).
     pub fn forward(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
-        // The max-pool follows a ReLU, so its implicit padding value cannot matter.
-        let mut x = self.maxpool.forward(relu(conv_bn(&self.conv1, &self.bn1, x)));
+        let mut x = self.stem(x);
         let mut outputs = Vec::with_capacity(4);
-        for stage in [&self.layer1, &self.layer2, &self.layer3, &self.layer4] {
-            for block in stage {
-                x = block.forward(x);
-            }
+        for i in 0..4 {
+            x = self.stage(i, x);
             outputs.push(x.clone());
         }
         outputs
+    }
+
+    /// The stem: 7×7/2 convolution, batch norm, ReLU, 3×3/2 max-pool.
+    ///
+    /// # Shapes
+    /// - x: `[B, 3, H, W]` → `[B, C_stem, H/4, W/4]`
+    pub fn stem(&self, x: Tensor<4>) -> Tensor<4> {
+        // The max-pool follows a ReLU, so its implicit padding value cannot matter.
+        self.maxpool.forward(relu(conv_bn(&self.conv1, &self.bn1, x)))
+    }
+
+    /// Stage `i` (0-based: `layer1` … `layer4`).
+    pub fn stage(&self, i: usize, mut x: Tensor<4>) -> Tensor<4> {
+        for block in [&self.layer1, &self.layer2, &self.layer3, &self.layer4][i] {
+            x = block.forward(x);
+        }
+        x
     }
 
     /// The stem and `layer1`, which the official recipe never trains.

@@ -5,7 +5,8 @@
 //!
 //! The packing reads the weights once; build a new [`InferenceModel`] whenever the weights change.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, ExecutionError, Tensor};
+use serde::Serialize;
 
 use super::cpu_backbone::{CpuBackbone, Stages, host_values, to_tensor};
 use super::mask::PixelMask;
@@ -78,4 +79,71 @@ impl InferenceModel {
         let features = self.backbone(pixel_values, Stages::All);
         self.model.forward_from_backbone(features, mask, options, Some(trace))
     }
+
+    /// As [`InferenceModel::forward`], timing each backbone stage and the transformer with its heads. The
+    /// device is synchronised (an asynchronous read-back, so this also works on WebGPU) after each part, so
+    /// the parts add up to the whole; `now` is a clock in milliseconds (the platform's: `Instant` natively,
+    /// `performance.now()` in the browser).
+    ///
+    /// # Shapes
+    /// - pixel_values: `[B, 3, H, W]`, mask: `[B, H, W]`
+    pub async fn forward_profiled(
+        &self,
+        pixel_values: Tensor<4>,
+        mask: &PixelMask,
+        options: ForwardOptions,
+        now: &dyn Fn() -> f64,
+    ) -> Result<(DetrOutput, Vec<PartTime>), ExecutionError> {
+        let mut parts = Vec::with_capacity(6);
+        let mut start = now();
+        let mut lap = |name: &'static str, parts: &mut Vec<PartTime>| {
+            let t = now();
+            parts.push(PartTime { name, ms: t - start });
+            start = t;
+        };
+        let features = match &self.cpu {
+            Some(cpu) => {
+                let device = pixel_values.device();
+                let [b, c, h, w] = pixel_values.dims();
+                let mut x = cpu.stem(&FeatureMap::from_nchw(&host_values(pixel_values), b, c, h, w));
+                lap("stem", &mut parts);
+                for (i, name) in STAGES.into_iter().enumerate() {
+                    x = cpu.stage(i, x);
+                    lap(name, &mut parts);
+                }
+                to_tensor(x, &device)
+            }
+            None => {
+                let resnet = &self.model.model.backbone;
+                let mut x = resnet.stem(pixel_values);
+                sync(&x).await?;
+                lap("stem", &mut parts);
+                for (i, name) in STAGES.into_iter().enumerate() {
+                    x = resnet.stage(i, x);
+                    sync(&x).await?;
+                    lap(name, &mut parts);
+                }
+                x
+            }
+        };
+        let output = self.model.forward_from_backbone(vec![features], mask, options, None);
+        sync(&output.last.pred_boxes).await?;
+        lap("transformer + heads", &mut parts);
+        Ok((output, parts))
+    }
+}
+
+const STAGES: [&str; 4] = ["layer1", "layer2", "layer3", "layer4"];
+
+/// Time spent in one part of the forward pass ([`InferenceModel::forward_profiled`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PartTime {
+    /// `stem`, `layer1` … `layer4`, `transformer + heads`.
+    pub name: &'static str,
+    pub ms: f64,
+}
+
+/// Waits until the device has computed `t` (reads back one value).
+async fn sync<const D: usize>(t: &Tensor<D>) -> Result<(), ExecutionError> {
+    t.clone().sum().into_data_async().await.map(drop)
 }

@@ -7,6 +7,7 @@
 //   WebGPU  (--enable-unsafe-webgpu: Chromium's SwiftShader adapter)  a, b, c, f, k, g
 //   CPU     (no flag: the page falls back to the CPU backend)         b, d, e, j
 //   hub     (CPU; a stand-in answers for huggingface.co)               h
+//   and one CPU profile each for: DETR + fast mode l, the full-size R50 m, an f16 Burnpack i
 // Every wait has its own timeout (a trapped wasm call never settles); a failing scenario is reported and
 // the others still run. Screenshots, downloads and browser logs go to target/e2e/.
 //
@@ -315,12 +316,15 @@ async function benchScenario(page, url, notes) {
   const done = await withTimeout(page.evaluate(() => (cdetrApp.bench.train ? cdetrApp.bench : cdetrApp.waitForEvent('bench-done', 240_000))), 250_000, 'the benchmark');
   const d = done.detect;
   assert(d && d.frames === 5 && d.fps > 0 && d.meanMs > 0 && d.perFrameMs.length === 5, 'no detection benchmark result');
+  const parts = (d.profile || []).map((p) => p.name).join(', ');
+  assert(parts === 'stem, layer1, layer2, layer3, layer4, transformer + heads' && d.profile.every((p) => p.ms >= 0), `the profile has parts [${parts}]`);
+  notes.push(`profile: ${d.profile.map((p) => `${p.name} ${p.ms.toFixed(0)} ms`).join(' · ')}`);
   notes.push(`detection (${d.backend}, input ${d.input}, ${d.image}): mean ${d.meanMs.toFixed(0)} ms, median ${d.medianMs.toFixed(0)} ms, p90 ${d.p90Ms.toFixed(0)} ms, ${d.fps.toFixed(2)} FPS (pre ${d.preMs.toFixed(1)} · net ${d.netMs.toFixed(0)} · post ${d.postMs.toFixed(1)} ms)`);
   const t = done.train;
   assert(t && t.stepsPerSecond > 0, 'no training benchmark result');
   notes.push(`training (${t.backend}, ${t.data}, batch ${t.batchSize}, max ${t.maxSize}): ${t.stepsPerSecond.toFixed(3)} steps/s (${t.meanMs.toFixed(0)} ms/step)`);
   const rows = await page.$$eval('#bench-table tbody tr', (trs) => trs.length);
-  assert(rows === 2, `the results table has ${rows} rows`);
+  assert(rows === 3, `the results table has ${rows} rows (detection, its profile, training)`);
   await shot(page, 'f-benchmark', notes);
 }
 
@@ -815,6 +819,28 @@ async function main() {
         checkPageErrors('cpu-detr', detrPage.errors);
       } finally {
         await detrPage.close();
+      }
+    }
+
+    // The real size: an R50 with the hub checkpoint's 588 keys and 174 MB (random weights from `cdetr init`).
+    if (!ONLY || ONLY.has('m')) {
+      const r50Page = await launch('cpu-r50', { webgpu: false, camera: clip.file });
+      try {
+        await openApp(r50Page.page, server.url);
+        await scenario('m', 'full-size R50 checkpoint (174 MB) on the CPU fallback: webcam detections = CLI', 300_000, async (notes) => {
+          const dir = path.join(OUT, 'r50');
+          await run(BIN, ['init', '--output', dir], 120_000);
+          const files = [path.join(dir, 'model.safetensors'), path.join(dir, 'config.json')];
+          const mb = fs.statSync(files[0]).size / 1e6;
+          assert(mb > 170, `cdetr init wrote ${mb.toFixed(1)} MB, not the R50's 174 MB`);
+          const t0 = Date.now();
+          await webcamParity(r50Page.page, 'cpu', 'r50', notes, clip, { files, name: 'model.safetensors', cli: ['--weights', files[0], '--config', files[1]] });
+          notes.push(`R50 (${mb.toFixed(0)} MB) loaded and checked in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+          fs.rmSync(dir, { recursive: true, force: true });
+        });
+        checkPageErrors('cpu-r50', r50Page.errors);
+      } finally {
+        await r50Page.close();
       }
     }
 
