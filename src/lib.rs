@@ -18,6 +18,7 @@ pub mod feature_cache;
 pub mod kernels;
 pub mod labels;
 pub mod matcher;
+pub mod memory;
 pub mod model;
 pub mod optim;
 pub mod postprocess;

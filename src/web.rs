@@ -18,6 +18,8 @@ use crate::data::upload::{UploadedImage, dataset_from_uploads};
 use crate::data::{BoxAnnotation, Rng};
 use crate::eval::{CocoMetrics, Detection as EvalDetection, GroundTruth, evaluate};
 use crate::feature_cache::{FeatureCache, FeatureCacheConfig};
+use crate::memory::{BackboneTraining, Limits, ModelSize, WASM_HEAP_BYTES};
+use crate::model::backbone::ResNetConfig;
 use crate::model::inference::{InferenceModel, PartTime};
 use crate::model::mask::PixelMask;
 use crate::model::{AttentionOutput, ForwardOptions};
@@ -26,7 +28,7 @@ use crate::preprocess::{ResizeMode, preprocess, rgba_to_rgb};
 use crate::train::{
     Batches, LabelPlan, StepMetrics, TrainOptions, Trainer, TrainingSet, TrainingSnapshot, plan_labels,
 };
-use crate::weights::{collect_hf_tensors, load_model, read_checkpoint_bytes, write_safetensors};
+use crate::weights::{backbone_config, collect_hf_tensors, load_model, read_checkpoint_bytes, write_safetensors};
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -169,6 +171,15 @@ struct LoadedModel {
     model: InferenceModel,
     config: ConditionalDetrConfig,
     name: String,
+    /// The backbone layout and the parameter count, for the memory checks.
+    backbone: ResNetConfig,
+    params: usize,
+}
+
+impl LoadedModel {
+    fn size(&self) -> ModelSize<'_> {
+        ModelSize { config: &self.config, backbone: &self.backbone, params: self.params }
+    }
 }
 
 struct LastAttention {
@@ -261,6 +272,8 @@ pub struct Engine {
     model: Option<LoadedModel>,
     attention: Option<LastAttention>,
     session: Option<Session>,
+    /// The WebGPU adapter's largest storage buffer (set by the worker), in bytes.
+    buffer_limit: Option<u64>,
 }
 
 #[wasm_bindgen]
@@ -277,7 +290,7 @@ impl Engine {
         } else {
             (Device::flex(), "cpu".to_string(), Some("CPU backend requested".to_string()))
         };
-        Ok(Engine { device, backend, fallback_reason, model: None, attention: None, session: None })
+        Ok(Engine { device, backend, fallback_reason, model: None, attention: None, session: None, buffer_limit: None })
     }
 
     /// `"webgpu"` or `"cpu"`.
@@ -290,6 +303,20 @@ impl Engine {
     #[wasm_bindgen(getter, js_name = fallbackReason)]
     pub fn fallback_reason(&self) -> Option<String> {
         self.fallback_reason.clone()
+    }
+
+    /// The WebGPU adapter's `maxStorageBufferBindingSize` (the worker reads it from `navigator.gpu`), for
+    /// the memory checks before detection and fine-tuning.
+    #[wasm_bindgen(js_name = setBufferLimit)]
+    pub fn set_buffer_limit(&mut self, bytes: f64) {
+        self.buffer_limit = (bytes.is_finite() && bytes > 0.0).then_some(bytes as u64);
+    }
+
+    /// What this engine may use: the WebAssembly heap on the CPU backend (where the activations live), the
+    /// adapter's buffer limit on WebGPU.
+    fn limits(&self) -> Limits {
+        let cpu = self.backend == "cpu";
+        Limits { total_bytes: cpu.then_some(WASM_HEAP_BYTES), buffer_bytes: if cpu { None } else { self.buffer_limit } }
     }
 
     /// Loads a checkpoint (HF safetensors, official-name safetensors, or Burnpack) with an optional
@@ -307,6 +334,8 @@ impl Engine {
             None => checkpoint.config.clone().unwrap_or_default(),
         };
         let model = InferenceModel::new(load_model(&config, &checkpoint, &self.device).map_err(js_err)?);
+        let backbone = backbone_config(&config, Some(&checkpoint)).map_err(js_err)?;
+        let params = checkpoint.tensors.iter().map(|t| t.data.len()).sum();
         let info = ModelInfo {
             name: name.clone(),
             format: checkpoint.format.to_string(),
@@ -317,9 +346,9 @@ impl Engine {
             encoder_layers: config.encoder_layers,
             decoder_layers: config.decoder_layers,
             backbone: config.backbone.clone(),
-            parameters: checkpoint.tensors.iter().map(|t| t.data.len()).sum(),
+            parameters: params,
         };
-        self.model = Some(LoadedModel { model, config, name });
+        self.model = Some(LoadedModel { model, config, name, backbone, params });
         self.attention = None;
         to_js(&info)
     }
@@ -355,6 +384,7 @@ impl Engine {
             &self.device,
         );
         let mask = PixelMask { batch: 1, height: batch.height, width: batch.width, data: batch.pixel_mask };
+        loaded.size().check_detect(batch.height, batch.width, self.limits()).map_err(js_err)?;
         let t1 = now();
         let forward_options = ForwardOptions { aux: false, attention_maps: options.attention };
         let (output, profile) = if options.profile {
@@ -498,6 +528,7 @@ impl Engine {
         };
         let train = to_samples(dataset.train)?;
         let val = to_samples(dataset.val)?;
+        self.check_training_memory(loaded, &train, &options)?;
 
         let mut config = loaded.config.clone();
         let (label_map, new_head) = match plan_labels(&dataset.class_names, &config.labels()) {
@@ -643,8 +674,10 @@ impl Engine {
     pub fn use_trained_model(&mut self) -> Result<JsValue, JsError> {
         let session = self.session.as_ref().ok_or_else(|| js_err("no fine-tuning session"))?;
         let model = InferenceModel::new(session.trainer.inference_model());
-        let name = format!("{} (fine-tuned)", self.model.as_ref().map(|m| m.name.as_str()).unwrap_or("model"));
-        self.model = Some(LoadedModel { model, config: session.config.clone(), name });
+        let loaded = self.model.as_ref().ok_or_else(|| js_err("no model is loaded"))?;
+        let name = format!("{} (fine-tuned)", loaded.name);
+        let (backbone, params) = (loaded.backbone.clone(), loaded.params);
+        self.model = Some(LoadedModel { model, config: session.config.clone(), name, backbone, params });
         self.attention = None;
         to_js(&session.config.labels())
     }
@@ -686,6 +719,49 @@ impl Engine {
         let session = self.session.as_mut().ok_or_else(|| js_err("start the session before restoring it"))?;
         session.trainer.restore(&TrainingSnapshot { model, optimizer }).map_err(js_err)?;
         to_js(&serde_json::json!({"step": session.trainer.step, "epoch": session.trainer.epoch}))
+    }
+}
+
+impl Engine {
+    /// Refuses, with what to change, a fine-tuning setting whose step would not fit ([`crate::memory`]): the
+    /// largest training image scaled to the max size, the batch size, the backbone mode; in the fast mode the
+    /// feature cache (each image and its flip at the largest scale) counts against the heap too.
+    fn check_training_memory(
+        &self,
+        loaded: &LoadedModel,
+        train: &[(image::RgbImage, Vec<BoxAnnotation>)],
+        options: &JsTrainOptions,
+    ) -> Result<(), JsError> {
+        let max = options.max_size.max(1) as f64;
+        let scaled = |img: &image::RgbImage| {
+            let f = max / img.width().max(img.height()).max(1) as f64;
+            ((img.height() as f64 * f).ceil() as usize, (img.width() as f64 * f).ceil() as usize)
+        };
+        let (height, width) =
+            train.iter().map(|(img, _)| scaled(img)).fold((0, 0), |(h, w), (ih, iw)| (h.max(ih), w.max(iw)));
+        let mode = if options.fast_mode {
+            BackboneTraining::Cached
+        } else if options.freeze_backbone {
+            BackboneTraining::Frozen
+        } else {
+            BackboneTraining::Trained
+        };
+        let mut limits = self.limits();
+        if options.fast_mode {
+            let channels = 4 * loaded.backbone.widths[3];
+            let stride = if loaded.backbone.dilation { 16 } else { 32 };
+            let views = 2 * options.fast_scales.max(1);
+            let cache: usize = train
+                .iter()
+                .map(|(img, _)| {
+                    let (h, w) = scaled(img);
+                    views * channels * h.div_ceil(stride) * w.div_ceil(stride) * 4
+                })
+                .sum();
+            limits.total_bytes = limits.total_bytes.map(|t| t.saturating_sub(cache as u64));
+        }
+        let batch = options.batch_size.max(1).min(train.len());
+        loaded.size().check_train(height, width, batch, mode, limits).map_err(js_err)
     }
 }
 

@@ -55,7 +55,15 @@ const handlers = {
     wasm = await import('/pkg/cdetr.js');
     await wasm.default();
     engine = await wasm.Engine.create(!!preferGpu);
-    return { backend: engine.backend, fallbackReason: engine.fallbackReason ?? null, initMs: performance.now() - t0 };
+    // Burn asks for the adapter's own limits; the engine checks each detection and fine-tuning setting
+    // against the largest storage buffer before it starts.
+    let bufferLimit = null;
+    if (engine.backend === 'webgpu') {
+      const adapter = await navigator.gpu?.requestAdapter();
+      if (adapter) bufferLimit = Math.min(adapter.limits.maxStorageBufferBindingSize, adapter.limits.maxBufferSize);
+      if (bufferLimit) engine.setBufferLimit(bufferLimit);
+    }
+    return { backend: engine.backend, fallbackReason: engine.fallbackReason ?? null, bufferLimit, initMs: performance.now() - t0 };
   },
 
   async loadModel({ weights, config, name }) {

@@ -827,7 +827,7 @@ async function main() {
       const r50Page = await launch('cpu-r50', { webgpu: false, camera: clip.file });
       try {
         await openApp(r50Page.page, server.url);
-        await scenario('m', 'full-size R50 checkpoint (174 MB) on the CPU fallback: webcam detections = CLI', 300_000, async (notes) => {
+        await scenario('m', 'full-size R50 checkpoint (174 MB) on the CPU fallback: webcam detections = CLI; too big a fine-tuning setting is refused', 300_000, async (notes) => {
           const dir = path.join(OUT, 'r50');
           await run(BIN, ['init', '--output', dir], 120_000);
           const files = [path.join(dir, 'model.safetensors'), path.join(dir, 'config.json')];
@@ -836,6 +836,22 @@ async function main() {
           const t0 = Date.now();
           await webcamParity(r50Page.page, 'cpu', 'r50', notes, clip, { files, name: 'model.safetensors', cli: ['--weights', files[0], '--config', files[1]] });
           notes.push(`R50 (${mb.toFixed(0)} MB) loaded and checked in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+          // Fine-tuning the R50 at full size with a big batch would pass the 4 GB WebAssembly heap: the page
+          // says what to change before the first step, and the dataset stays.
+          const page = r50Page.page;
+          await page.click('#tab-btn-train');
+          await importBccd(page);
+          await setValue(page, '#opt-max-size', 1333);
+          await setValue(page, '#opt-batch', 8);
+          await page.uncheck('#opt-fast');
+          await page.click('#train-start');
+          await until(page, () => [...document.querySelectorAll('.msg')].some((m) => /more than the 4\.3 GB/.test(m.innerText)), null, 120_000, 'the memory refusal');
+          const msg = (await visibleMessages(page)).find((t) => /more than the 4\.3 GB/.test(t));
+          assert(/batch size of 1/.test(msg) && /max size of \d+/.test(msg), `the refusal does not say what to change: ${msg}`);
+          const after = await page.evaluate(() => ({ status: cdetrApp.state.training.status, step: cdetrApp.state.training.step, images: cdetrApp.state.dataset.images.length }));
+          assert(after.status !== 'running' && after.step === 0 && after.images === 3, `after the refusal: ${JSON.stringify(after)}`);
+          notes.push(`refusal: “${msg}”`);
+          await shot(page, 'm-r50-memory-refusal', notes);
           fs.rmSync(dir, { recursive: true, force: true });
         });
         checkPageErrors('cpu-r50', r50Page.errors);
