@@ -338,7 +338,7 @@ export function initDataset(app) {
   classInput.addEventListener('input', () => { editor.currentClass = classInput.value.trim(); });
   classInput.addEventListener('change', useTypedClass);
   // Enter in the class field hands the keyboard back to the image (number keys, Delete, …).
-  classInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') { useTypedClass(); editor.canvas.focus(); } });
+  classInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') { useTypedClass(); editor.canvas.focus({ preventScroll: true }); } });
   $('#editor-delete').addEventListener('click', () => editor.deleteSelected());
   $('#editor-split').addEventListener('change', async (e) => {
     const r = D.images.find((i) => i.id === editing);

@@ -397,7 +397,7 @@ export class BoxEditor {
 
   #down(e) {
     if (!this.bitmap) return;
-    this.canvas.focus();
+    this.canvas.focus({ preventScroll: true });
     const pan = e.button === 1 || e.button === 2 || (e.button === 0 && this.panKey);
     if (!pan && e.button !== 0) return;
     e.preventDefault();

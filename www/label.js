@@ -213,7 +213,7 @@ export function initLabelTools(app, ds) {
     if (changes.length) {
       app.notify({
         level: found ? 'success' : 'info', id: 'propose', title: found ? `${plural(found, 'proposal')} to review` : 'No proposals',
-        text: found ? `Dashed boxes: click one or press Enter to accept it, Delete to reject it, Shift+Enter to accept all on the image.${hidden.length ? ` Choose a dataset class for ${hidden.map((l) => l.label).slice(0, 4).join(', ')} below to see their proposals.` : ''}` : `Nothing scored ${min.toFixed(2)} or more; lower the score to see weaker detections.`,
+        text: found ? `${hidden.length ? `Choose a dataset class for ${hidden.map((l) => l.label).slice(0, 3).join(', ')}${hidden.length > 3 ? ' …' : ''} under the image to see their proposals. ` : ''}Click a dashed box or press Enter to accept it, Delete to reject it.` : `Nothing scored ${min.toFixed(2)} or more; lower the score to see weaker detections.`,
       });
     }
   }
@@ -370,6 +370,8 @@ export function initLabelTools(app, ds) {
       persistHistory();
     },
     onOpen() {
+      const cur = ds.current();
+      S.image = cur ? { id: cur.id, name: cur.name } : null;
       renderProposalTools();
       $('#editor-prev').disabled = $('#editor-next').disabled = D.images.length < 2;
       const r = ds.current();
