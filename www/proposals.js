@@ -35,13 +35,19 @@ export function resolveClass(label, map, classes) {
 
 /**
  * Proposals from one image's detections (boxes in the pixels of the analysed copy, `scale` times the
- * image's size): those scoring at least `threshold`, in image pixels, without the ones that repeat a box
- * the image already has (IoU ≥ `overlap`, any class), best first.
+ * image's size): those scoring at least `threshold`, one per decoder query (its best class: the focal
+ * post-processing can give a query several), in image pixels, without the ones that repeat a box the
+ * image already has (IoU ≥ `overlap`, any class), best first.
  */
 export function fromDetections(dets, { threshold, scale = 1, width, height, existing = [], overlap = 0.5 }) {
   const out = [];
+  const queries = new Set();
   for (const d of [...dets].sort((a, b) => b.score - a.score)) {
     if (!(d.score >= threshold)) continue;
+    if (d.query !== undefined) {
+      if (queries.has(d.query)) continue;
+      queries.add(d.query);
+    }
     const [x0, y0, x1, y1] = d.box;
     const p = tidy({ x0: x0 / scale, y0: y0 / scale, x1: x1 / scale, y1: y1 / scale }, width, height);
     if (p.x1 - p.x0 < 1 || p.y1 - p.y0 < 1) continue;

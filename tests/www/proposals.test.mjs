@@ -21,7 +21,7 @@ test('resolveClass: the user’s choice first, then the name, then new or undeci
   assert.deepEqual(resolveClass('toString', {}, classes), { cls: null, how: 'undecided' }); // no prototype keys
 });
 
-test('fromDetections keeps the confident ones, in image pixels, without repeating existing boxes', () => {
+test('fromDetections keeps the confident ones, one per query, in image pixels, without repeating existing boxes', () => {
   const dets = [
     { box: [10, 10, 50, 50], score: 0.9, label_name: 'cup' },
     { box: [0, 0, 20, 20], score: 0.2, label_name: 'cup' },
@@ -30,6 +30,8 @@ test('fromDetections keeps the confident ones, in image pixels, without repeatin
     { box: [5, 5, 5.2, 30], score: 0.95, label_name: 'sliver' },
   ];
   const existing = [{ x0: 120, y0: 20, x1: 200, y1: 80, cls: 'dog' }]; // the 'dog' detection at scale 0.5
+  dets.forEach((d, q) => { d.query = q; });
+  dets.push({ box: [10, 10, 50, 50], score: 0.8, label_name: 'mug', query: 0 }); // query 0's second class
   const got = fromDetections(dets, { threshold: 0.5, scale: 0.5, width: 300, height: 300, existing });
   assert.deepEqual(got, [
     { x0: 20, y0: 20, x1: 100, y1: 100, label: 'cup', score: 0.9 },
