@@ -5,7 +5,7 @@
 // Drives Debian's /usr/bin/chromium (never a downloaded browser) through playwright-core, headless, with
 // a fake webcam that plays a real photo, against `cdetr serve --port 0`. Two browser profiles:
 //   WebGPU  (--enable-unsafe-webgpu: Chromium's SwiftShader adapter)  a, b, c, f, k, g
-//   CPU     (no flag: the page falls back to the CPU backend)         b, d, e, j; own profiles: l, i, m
+//   CPU     (no flag: the page falls back to the CPU backend)         b, d, e, j
 //   hub     (CPU; a stand-in answers for huggingface.co)               h
 // Every wait has its own timeout (a trapped wasm call never settles); a failing scenario is reported and
 // the others still run. Screenshots, downloads and browser logs go to target/e2e/.
@@ -743,7 +743,7 @@ async function detrAndFastModeScenario(page, url, notes, clip) {
   await shot(page, 'l-fast-mode', notes);
 }
 
-/** m: labelling with the keyboard and the mouse — draw, resize, move, class by number key, duplicate, delete,
+/** n: labelling with the keyboard and the mouse — draw, resize, move, class by number key, duplicate, delete,
  * undo/redo, a reload with the history intact, copying the previous image's boxes, zoom, proposals from the
  * tiny model (class mapping, accept by Enter and by a click, reject, reject all), grouped messages and the log. */
 async function labellingScenario(page, url, notes) {
@@ -809,7 +809,7 @@ async function labellingScenario(page, url, notes) {
   s = await now();
   assert(s.selection?.index === 1 && s.boxes[1].cls === 'saucer' && s.boxes[1].x0 > s.boxes[0].x0, `duplicate ${JSON.stringify(s.boxes)} selection ${JSON.stringify(s.selection)}`);
   await page.$eval('.editor-panel', (e) => e.scrollIntoView({ block: 'start' }));
-  await shot(page, 'm-editor', notes);
+  await shot(page, 'n-editor', notes);
   await key('Delete', 'Delete to remove the copy', () => cdetrApp.state.dataset.images[0].boxes.length === 1);
   // Undo: the copy is back, then gone, then the class is cup again; redo: saucer.
   await key('Control+z', 'undo of the delete', () => cdetrApp.state.dataset.images[0].boxes.length === 2);
@@ -853,7 +853,7 @@ async function labellingScenario(page, url, notes) {
   const at = (fx, fy) => [v.ox + (fx * s.width) / v.z, v.oy + (fy * s.height) / v.z];
   near(coords(zoomed), [...at(0.3, 0.3), ...at(0.5, 0.6)], `box drawn at zoom ${v.z.toFixed(2)}`, 0.6);
   await page.$eval('.editor-panel', (e) => e.scrollIntoView({ block: 'start' }));
-  await shot(page, 'm-zoomed', notes);
+  await shot(page, 'n-zoomed', notes);
   await key('0', '0 to fit the image again', () => cdetrApp.state.label.view.z === 1);
   notes.push(`copy: 2 boxes from coffee.png scaled ×${sx.toFixed(3)}/${sy.toFixed(3)}; zoom ${v.z.toFixed(2)}× (wheel), a box drawn zoomed at [${coords(zoomed).map((x) => x.toFixed(1))}] as the view predicts`);
 
@@ -879,7 +879,7 @@ async function labellingScenario(page, url, notes) {
   assert(here.startsWith(`${shown0} shown`) && shown0 >= 3, `“${here}” for ${shown0} mapped proposals of ${s.proposals.length}`);
   notes.push(`proposals: ${s.proposals.length} from the tiny model (one per query; classes ${labels.join(', ')}, none named like a dataset class → “choose”); mapped ${chosen.join(', ')} → cup${ignored ? `, ignored ${ignored}` : ''}: “${here}”`);
   await page.$eval('.editor-panel', (e) => e.scrollIntoView({ block: 'start' }));
-  await shot(page, 'm-proposals', notes);
+  await shot(page, 'n-proposals', notes);
   // Tab selects a proposal, Enter accepts it.
   await page.focus('#editor-canvas');
   await page.keyboard.press('Tab');
@@ -932,13 +932,13 @@ async function labellingScenario(page, url, notes) {
   const log = await page.$$eval('#message-log-list li', (ls) => ls.map((l) => l.innerText.replace(/\s+/g, ' ').trim()));
   assert(log.some((l) => /No class 9\s*×3/.test(l)) && log.some((l) => /Undone/.test(l)), `message log ${log.slice(0, 6).join(' | ')}`);
   await page.evaluate(() => window.scrollTo(0, 0));
-  await shot(page, 'm-message-log', notes);
+  await shot(page, 'n-message-log', notes);
   await page.click('#message-log-close');
   await page.focus('#editor-canvas');
   await page.keyboard.press('?');
   await until(page, () => document.querySelector('#shortcuts').open, null, 10_000, 'the shortcut list');
   const shortcutRows = await page.$$eval('#shortcuts-list tr', (t) => t.length);
-  await shot(page, 'm-shortcuts', notes);
+  await shot(page, 'n-shortcuts', notes);
   await page.keyboard.press('Escape');
   await until(page, () => !document.querySelector('#shortcuts').open, null, 10_000, 'Escape to close the shortcut list');
   notes.push(`messages: three “No class 9” → one toast ×3; the log lists ${log.length} entries; ? shows ${shortcutRows} shortcuts`);
@@ -1022,17 +1022,6 @@ async function main() {
       }
     }
 
-    if (!ONLY || ONLY.has('m')) {
-      const labelPage = await launch('cpu-label', { webgpu: false, camera: clip.file });
-      try {
-        await openApp(labelPage.page, server.url);
-        await scenario('m', 'labelling: keyboard and mouse edits, undo after a reload, copy, zoom, proposals, messages', 300_000, (notes) => labellingScenario(labelPage.page, server.url, notes));
-        checkPageErrors('cpu-label', labelPage.errors);
-      } finally {
-        await labelPage.close();
-      }
-    }
-
     // A Burnpack (f16, config inside) made by `cdetr convert`, picked as a single file, on the CPU backend.
     if (!ONLY || ONLY.has('i')) {
       const bpkPage = await launch('cpu-bpk', { webgpu: false, camera: clip.file });
@@ -1048,6 +1037,18 @@ async function main() {
         });
       } finally {
         await bpkPage.close();
+      }
+    }
+
+    // Labelling (its own CPU profile): keyboard, mouse, undo across a reload, copy, zoom, proposals, messages.
+    if (!ONLY || ONLY.has('n')) {
+      const labelPage = await launch('cpu-label', { webgpu: false, camera: clip.file });
+      try {
+        await openApp(labelPage.page, server.url);
+        await scenario('n', 'labelling: keyboard and mouse edits, undo after a reload, copy, zoom, proposals, messages', 300_000, (notes) => labellingScenario(labelPage.page, server.url, notes));
+        checkPageErrors('cpu-label', labelPage.errors);
+      } finally {
+        await labelPage.close();
       }
     }
   } finally {
