@@ -19,6 +19,7 @@ import { EngineClient } from './engine.js';
 import * as store from './store.js';
 import { HUB_REPO, HubUnreachable, cachedHubModel, downloadHubModel, modelFromFiles } from './models.js';
 import { $, $$, el, fmtBytes, onFileDrop, MODEL_FILE } from './util.js';
+import { MessageLog, messageKey, expiryMs, overflow } from './messages.js';
 import { initDetect } from './detect.js';
 import { initDataset } from './dataset.js';
 import { initTraining } from './train.js';
@@ -43,10 +44,41 @@ app.on = (type, fn) => app.addEventListener(type, (e) => fn(e.detail));
 
 // ---------------------------------------------------------------- messages
 
+// Toasts: the same message again raises a count on the toast already up (messages.js groups them), at most
+// MAX_VISIBLE are up at once (the oldest successes and infos make room first, errors never), they expire
+// (errors and messages with buttons stay until dismissed; hovering holds a toast), and every message goes
+// into the log behind the “messages” chip.
 const messages = $('#messages');
+const messageLog = new MessageLog();
+const toasts = new Map(); // key → {box, timer, level}
+
+function toastBody({ title, text, details, more, actions }, box, count) {
+  return el('div', { class: 'msg-body' },
+    title || count > 1 ? el('strong', { class: 'msg-title' }, title || '', count > 1 ? el('span', { class: 'msg-count', title: `${count} times`, text: `×${count}` }) : null) : null,
+    text ? el('p', { class: 'msg-text', text }) : null,
+    details.length ? el('ul', { class: 'msg-details' }, details.slice(0, 12).map((d) => el('li', { text: d })), details.length > 12 ? el('li', { text: `… and ${details.length - 12} more` }) : null) : null,
+    more ? el('details', { class: 'msg-more' }, el('summary', { text: 'technical details' }), el('pre', { text: more })) : null,
+    actions.length ? el('div', { class: 'msg-actions' }, actions.map((a) => el('button', { type: 'button', class: 'btn small', text: a.label, onclick: () => { a.onClick(); if (!a.keep) dropToast(box.dataset.key); } }))) : null);
+}
+
+function dropToast(key) {
+  const t = toasts.get(key);
+  if (!t) return;
+  clearTimeout(t.timer);
+  t.box.remove();
+  toasts.delete(key);
+}
+
+function armToast(t, ms) {
+  clearTimeout(t.timer);
+  t.ms = ms;
+  if (ms !== null) t.timer = setTimeout(() => dropToast(t.box.dataset.key), ms);
+}
+
 /**
  * Shows a message. `level`: error | warn | info | success. `id` replaces an earlier message with that id.
- * `actions`: [{label, onClick}]. Errors and warnings stay until dismissed; others fade after a while.
+ * `actions`: [{label, onClick, keep}]. `sticky`: true (stay), a number of ms, or false; by default errors
+ * and messages with actions stay until dismissed, warnings go after 20 s, the rest after 7 s.
  */
 app.notify = ({ level = 'info', title, text = '', details = [], actions = [], id, sticky, more }) => {
   // Very long engine messages: the gist in the text, everything under “technical details”.
@@ -54,24 +86,58 @@ app.notify = ({ level = 'info', title, text = '', details = [], actions = [], id
     more = text;
     text = `${text.slice(0, 300).replace(/[,;:(\s][^,;:(\s]*$/, '')} …`;
   }
-  if (id) messages.querySelector(`[data-id="${CSS.escape(id)}"]`)?.remove();
-  const box = el('div', { class: `msg msg-${level}`, role: level === 'error' ? 'alert' : 'status', dataset: { id: id || '', level } },
-    el('div', { class: 'msg-body' },
-      title ? el('strong', { class: 'msg-title', text: title }) : null,
-      text ? el('p', { class: 'msg-text', text }) : null,
-      details.length ? el('ul', { class: 'msg-details' }, details.slice(0, 12).map((d) => el('li', { text: d })), details.length > 12 ? el('li', { text: `… and ${details.length - 12} more` }) : null) : null,
-      more ? el('details', { class: 'msg-more' }, el('summary', { text: 'technical details' }), el('pre', { text: more })) : null,
-      actions.length ? el('div', { class: 'msg-actions' }, actions.map((a) => el('button', { type: 'button', class: 'btn small', text: a.label, onclick: () => { a.onClick(); if (!a.keep) box.remove(); } }))) : null),
-    el('button', { type: 'button', class: 'msg-close', 'aria-label': 'dismiss', text: '×', onclick: () => box.remove() }));
+  const msg = { level, title, text, details, id };
+  const key = messageKey(msg);
+  const { entry } = messageLog.add(msg);
+  renderMessageLog();
+  for (const [k, t] of toasts) if (!t.box.isConnected) { clearTimeout(t.timer); toasts.delete(k); } // removed by hand
+  const old = toasts.get(key);
+  if (old) { clearTimeout(old.timer); old.box.remove(); toasts.delete(key); }
+  const box = el('div', { class: `msg msg-${level}`, role: level === 'error' ? 'alert' : 'status', dataset: { id: id || '', level, key } });
+  box.append(toastBody({ title, text, details, more, actions }, box, entry.count),
+    el('button', { type: 'button', class: 'msg-close', 'aria-label': 'dismiss', text: '×', onclick: () => dropToast(key) }));
+  const t = { box, timer: null, level, ms: null };
+  toasts.set(key, t);
   messages.prepend(box);
-  // At most five at a time: the oldest non-error messages make room first.
-  for (const old of [...messages.children].slice(5)) if (old.dataset.level !== 'error') old.remove();
-  const keep = typeof sticky === 'number' ? false : sticky ?? (level === 'error' || level === 'warn');
-  if (!keep) setTimeout(() => box.remove(), typeof sticky === 'number' ? sticky : 7000);
-  app.emit('message', { level, title, text, id });
+  armToast(t, expiryMs({ level, sticky, actions }));
+  box.addEventListener('mouseenter', () => clearTimeout(t.timer));
+  box.addEventListener('mouseleave', () => armToast(t, t.ms === null ? null : Math.max(t.ms, 4000)));
+  const shown = [...messages.children].map((b) => ({ key: b.dataset.key, level: b.dataset.level }));
+  for (const k of overflow(shown)) dropToast(k);
+  app.emit('message', { level, title, text, id, count: entry.count });
   return box;
 };
-app.clearMessage = (id) => messages.querySelector(`[data-id="${CSS.escape(id)}"]`)?.remove();
+app.clearMessage = (id) => dropToast(messageKey({ id }));
+
+function renderMessageLog() {
+  const list = messageLog.list();
+  const errors = list.filter((e) => e.level === 'error').length;
+  const btn = $('#messages-btn');
+  $('#messages-count').textContent = messageLog.unseen ? String(messageLog.unseen) : '';
+  btn.dataset.state = errors ? 'error' : list.length ? 'ready' : 'none';
+  if ($('#message-log').hidden) return;
+  const time = (t) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  $('#message-log-summary').textContent = list.length ? `${list.length} message${list.length === 1 ? '' : 's'}${errors ? `, ${errors} error${errors === 1 ? '' : 's'}` : ''}` : '';
+  $('#message-log-list').replaceChildren(...(list.length ? list.map((e) => el('li', { class: `log-${e.level}`, dataset: { level: e.level } },
+    el('span', { class: 'log-time muted small', text: e.count > 1 ? `${time(e.first)} – ${time(e.last)}` : time(e.last) }),
+    el('strong', { class: 'log-title' }, e.title || e.level, e.count > 1 ? el('span', { class: 'msg-count', text: `×${e.count}` }) : null),
+    e.text ? el('span', { class: 'log-text', text: e.text }) : null,
+    e.details.length ? el('span', { class: 'log-text muted small', text: e.details.slice(0, 5).join(' · ') + (e.details.length > 5 ? ' …' : '') }) : null))
+    : [el('li', { class: 'muted small', text: 'No messages yet.' })]));
+}
+
+function toggleMessageLog(open = $('#message-log').hidden) {
+  $('#message-log').hidden = !open;
+  $('#messages-btn').setAttribute('aria-expanded', String(open));
+  if (open) messageLog.unseen = 0;
+  renderMessageLog();
+  app.emit('message-log', { open });
+}
+$('#messages-btn').addEventListener('click', () => toggleMessageLog());
+$('#message-log-close').addEventListener('click', () => toggleMessageLog(false));
+$('#message-log-clear').addEventListener('click', () => { messageLog.clear(); renderMessageLog(); });
+window.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !$('#message-log').hidden && !e.target.closest('dialog')) toggleMessageLog(false); });
+app.messageLog = messageLog;
 
 // Whatever slips through the handlers (a storage write refused, a bug) still reaches the user.
 window.addEventListener('unhandledrejection', (e) => {

@@ -1,10 +1,12 @@
 // The fine-tuning dataset: importing images with COCO / VOC / YOLO annotations (parsed by the engine's
 // `parseDataset`), plain photos and webcam frames to label by hand, the train/validation split, the
-// gallery and the box editor. Everything lives in IndexedDB (store.js).
+// gallery and the box editor (the labelling tools around it: label.js). Everything lives in IndexedDB
+// (store.js).
 
 import * as store from './store.js';
 import { $, el, IMAGE_EXT, decodeImage, onFileDrop } from './util.js';
 import { BoxEditor } from './editor.js';
+import { initLabelTools } from './label.js';
 import { labelColor } from './overlay.js';
 
 const ANNOTATION_EXT = /\.(json|xml|txt|names|ya?ml)$/i;
@@ -15,17 +17,32 @@ export function initDataset(app) {
   const urls = new Map(); // image id → object URL of its thumbnail
   let editing = null; // id of the image in the editor
 
+  let labels = null; // the labelling tools (label.js), made right after the editor
   const editor = new BoxEditor($('#editor-canvas'), {
     classIndex: (name) => D.classes.indexOf(name),
-    onChange: (boxes) => saveBoxes(boxes),
-    onSelect: (box) => {
-      $('#editor-delete').disabled = !box;
-      if (box) $('#editor-class').value = box.cls;
+    onEdit: (edit) => labels?.onEdit(edit),
+    visibleProposals: (proposals) => labels?.visible(proposals) ?? [],
+    onSelect: (sel) => {
+      $('#editor-delete').disabled = !sel;
+      $('#editor-delete').textContent = sel?.kind === 'proposal' ? 'Reject proposal' : 'Delete box';
+      $('#editor-duplicate').disabled = sel?.kind !== 'box';
+      if (sel?.kind === 'box' && sel.box.cls) $('#editor-class').value = sel.box.cls;
+      if (app.state.label) app.state.label.selection = sel && { kind: sel.kind, index: sel.index };
+      if (labels) renderClasses();
     },
+    onView: (view) => { if (app.state.label) app.state.label.view = { ...view }; },
     onNeedClass: () => {
-      app.notify({ level: 'warn', id: 'need-class', title: 'Name the class first', text: 'Type a class name (or pick one) in “Class for new boxes”, then draw the box.' });
+      app.notify({ level: 'warn', id: 'need-class', title: 'Name the class first', text: 'Type a class name (or pick one) in “Class for new boxes”, or press 1–9 for a class of the list, then draw the box.' });
       $('#editor-class').focus();
     },
+  });
+  let saving = Promise.resolve();
+  labels = initLabelTools(app, {
+    D, editor,
+    current: () => D.images.find((i) => i.id === editing) ?? null,
+    open: (id) => openEditor(id),
+    save: (r) => saveRecord(r),
+    refresh: () => { renderAll(); changed(); },
   });
 
   // ---------------------------------------------------------------- persistence
@@ -33,7 +50,11 @@ export function initDataset(app) {
   async function load() {
     D.images = await store.images.all();
     D.classes = (await store.kv.get('classes')) || [];
+    await labels.load();
     renderAll();
+    // The image that was in the editor before the reload opens again.
+    const last = await store.kv.get('labelEditing');
+    if (last !== undefined && D.images.some((r) => r.id === last)) await openEditor(last);
   }
 
   async function saveClasses() {
@@ -47,19 +68,19 @@ export function initDataset(app) {
     app.emit('dataset', { images: D.images.length, classes: [...D.classes], version: D.version });
   }
 
-  async function saveBoxes(boxes) {
-    const r = D.images.find((i) => i.id === editing);
-    if (!r) return;
-    r.boxes = boxes.map((b) => ({ ...b }));
+  /** Saves a record's labels (writes are queued, so they land in the order they were made). */
+  function saveRecord(r) {
     for (const b of r.boxes) if (b.cls && !D.classes.includes(b.cls)) D.classes.push(b.cls);
-    renderAll();
-    changed();
-    try {
-      await store.images.put(r);
-      await saveClasses();
-    } catch (e) {
-      app.notify({ level: 'error', id: 'save', title: 'The boxes could not be saved', text: `${e.message}. They are kept on this page; free some disk space and edit again to retry.` });
-    }
+    saving = saving.then(async () => {
+      try {
+        if (!D.images.includes(r)) return; // removed meanwhile
+        await store.images.put(r);
+        await saveClasses();
+      } catch (e) {
+        app.notify({ level: 'error', id: 'save', title: 'The boxes could not be saved', text: `${e.message}. They are kept on this page; free some disk space and edit again to retry.` });
+      }
+    });
+    return saving;
   }
 
   // ---------------------------------------------------------------- import
@@ -210,15 +231,20 @@ export function initDataset(app) {
     $('#dataset-stats').textContent = n ? `${n} image${n === 1 ? '' : 's'} · ${train} train / ${n - train} validation · ${boxes} boxes · ${D.classes.length} classes` : 'empty';
     $('#dataset-count').textContent = n ? String(n) : '';
     $('#class-list').replaceChildren(...D.classes.map((c) => el('option', { value: c })));
+    labels.renderProgress();
   }
 
+  /** One chip per class: its number key (on the swatch), its box count, and × to remove an unused class. */
   function renderClasses() {
-    const counts = new Map(D.classes.map((c) => [c, 0]));
-    for (const r of D.images) for (const b of r.boxes) counts.set(b.cls, (counts.get(b.cls) || 0) + 1);
-    $('#class-chips').replaceChildren(...D.classes.map((c, i) => el('span', { class: 'class-chip', title: 'use for new boxes' },
-      el('span', { class: 'swatch', style: `background:${labelColor(i)}` }),
-      el('button', { type: 'button', class: 'linklike', text: `${c} (${counts.get(c) || 0})`, onclick: () => { $('#editor-class').value = c; editor.setClass(c); } }),
-      counts.get(c) ? null : el('button', { type: 'button', class: 'linklike', 'aria-label': `remove class ${c}`, text: '×', onclick: async () => { D.classes = D.classes.filter((x) => x !== c); await store.kv.set('classes', D.classes); renderAll(); changed(); } }))));
+    const stats = new Map(labels.renderProgress().perClass.map((c) => [c.cls, c]));
+    const current = editor.currentClass;
+    $('#class-chips').replaceChildren(...D.classes.map((c, i) => {
+      const s = stats.get(c) || { count: 0, train: 0, val: 0 };
+      return el('span', { class: `class-chip${c === current ? ' current' : ''}`, title: `${s.train} boxes in train, ${s.val} in validation${i < 9 ? ` — key ${i + 1}` : ''}`, dataset: { cls: c } },
+        el('span', { class: 'swatch', style: `background:${labelColor(i)}`, dataset: { key: i < 9 ? String(i + 1) : '' } }),
+        el('button', { type: 'button', class: 'linklike', text: `${c} (${s.count})`, onclick: () => { $('#editor-class').value = c; editor.setClass(c); renderClasses(); } }),
+        s.count ? null : el('button', { type: 'button', class: 'linklike', 'aria-label': `remove class ${c}`, text: '×', onclick: async () => { D.classes = D.classes.filter((x) => x !== c); await store.kv.set('classes', D.classes); renderAll(); changed(); } }));
+    }));
   }
 
   function renderGallery() {
@@ -235,11 +261,22 @@ export function initDataset(app) {
           class: 'thumb-box',
           style: `left:${(100 * b.x0) / r.width}%;top:${(100 * b.y0) / r.height}%;width:${(100 * (b.x1 - b.x0)) / r.width}%;height:${(100 * (b.y1 - b.y0)) / r.height}%;border-color:${labelColor(Math.max(0, D.classes.indexOf(b.cls)))}`,
         })));
-      return el('button', { type: 'button', class: `thumb${r.id === editing ? ' selected' : ''}`, dataset: { id: r.id, split: r.split }, title: r.name, onclick: () => openEditor(r.id) },
+      const waiting = r.proposals?.length || 0;
+      return el('button', { type: 'button', class: `thumb${r.id === editing ? ' selected' : ''}${r.boxes.length ? '' : ' unlabelled'}`, dataset: { id: r.id, split: r.split }, title: r.name, onclick: () => openEditor(r.id) },
         thumb,
         el('span', { class: 'thumb-name', text: r.name }),
-        el('span', { class: 'thumb-meta' }, el('span', { class: `split-badge ${r.split}`, text: r.split === 'val' ? 'val' : 'train' }), ` ${r.boxes.length} box${r.boxes.length === 1 ? '' : 'es'}`));
+        el('span', { class: 'thumb-meta' }, el('span', { class: `split-badge ${r.split}`, text: r.split === 'val' ? 'val' : 'train' }), ` ${r.boxes.length} box${r.boxes.length === 1 ? '' : 'es'}`,
+          waiting ? el('span', { class: 'proposal-badge', title: 'proposals waiting', text: ` +${waiting}?` }) : null));
     }));
+  }
+
+  /** Keeps the open image's thumbnail in view inside the gallery (without scrolling the page). */
+  function scrollToThumb() {
+    const t = gallery.querySelector('.thumb.selected');
+    if (!t) return;
+    const g = gallery.getBoundingClientRect(), b = t.getBoundingClientRect();
+    if (b.top < g.top) gallery.scrollTop += b.top - g.top;
+    else if (b.bottom > g.bottom) gallery.scrollTop += b.bottom - g.bottom;
   }
 
   async function openEditor(id) {
@@ -256,7 +293,12 @@ export function initDataset(app) {
       app.notify({ level: 'error', title: `${r.name} cannot be shown`, text: e.message });
     }
     if (!$('#editor-class').value && D.classes.length) { $('#editor-class').value = D.classes[0]; editor.setClass(D.classes[0]); }
+    labels.onOpen();
+    renderClasses();
     renderGallery();
+    scrollToThumb();
+    app.emit('editor-open', { id, name: r.name });
+    store.kv.set('labelEditing', id).catch(() => {});
   }
 
   // ---------------------------------------------------------------- controls
@@ -275,12 +317,28 @@ export function initDataset(app) {
     D.images = [];
     editing = null;
     editor.close();
+    labels.clear();
     renderAll();
     changed();
   });
   const classInput = $('#editor-class');
+  /** The class typed in the field: for new boxes and the selected one; a new name joins the class list (and a number key). */
+  function useTypedClass() {
+    const name = classInput.value.trim();
+    editor.setClass(name);
+    if (name && !D.classes.includes(name)) {
+      D.classes.push(name);
+      saveClasses().catch(() => {});
+      renderAll();
+      changed();
+    } else {
+      renderClasses();
+    }
+  }
   classInput.addEventListener('input', () => { editor.currentClass = classInput.value.trim(); });
-  classInput.addEventListener('change', () => editor.setClass(classInput.value.trim()));
+  classInput.addEventListener('change', useTypedClass);
+  // Enter in the class field hands the keyboard back to the image (number keys, Delete, …).
+  classInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') { useTypedClass(); editor.canvas.focus({ preventScroll: true }); } });
   $('#editor-delete').addEventListener('click', () => editor.deleteSelected());
   $('#editor-split').addEventListener('change', async (e) => {
     const r = D.images.find((i) => i.id === editing);
@@ -295,6 +353,7 @@ export function initDataset(app) {
     if (!r) return;
     await store.images.del(r.id);
     D.images = D.images.filter((i) => i.id !== r.id);
+    labels.forget(r.id);
     editing = null;
     editor.close();
     $('#editor-name').textContent = 'Pick an image in the dataset.';

@@ -135,7 +135,10 @@ async function launch(name, { webgpu, camera, hub }) {
 
 /** Waits for a condition inside the page (a function source with one argument). */
 function until(page, fn, arg, ms, what) {
-  return withTimeout(page.waitForFunction(fn, arg, { timeout: ms, polling: 100 }), ms + 1000, what);
+  const wait = page.waitForFunction(fn, arg, { timeout: ms, polling: 100 }).catch((e) => {
+    throw new Error(/Timeout/.test(e.message) ? `timed out after ${ms / 1000} s: ${what}` : e.message);
+  });
+  return withTimeout(wait, ms + 1000, what);
 }
 
 async function openApp(page, url, ms = 60_000) {
@@ -744,6 +747,207 @@ async function detrAndFastModeScenario(page, url, notes, clip) {
   await shot(page, 'l-fast-mode', notes);
 }
 
+/** n: labelling with the keyboard and the mouse — draw, resize, move, class by number key, duplicate, delete,
+ * undo/redo, a reload with the history intact, copying the previous image's boxes, zoom, proposals from the
+ * tiny model (class mapping, accept by Enter and by a click, reject, reject all), grouped messages and the log. */
+async function labellingScenario(page, url, notes) {
+  await loadTinyModel(page);
+  await setValue(page, '#input-size', SHORT);
+  await page.click('#tab-btn-train');
+  const photos = ['coffee.png', 'chelsea.png', 'astronaut.png'];
+  await page.setInputFiles('#dataset-file', photos.map((n) => path.join(FIX, 'images', n)));
+  await until(page, () => cdetrApp.state.dataset.images.length === 3 && cdetrApp.state.label.image?.name === 'coffee.png', null, 30_000, 'three photos, coffee.png in the editor');
+  const progressText = () => page.textContent('#label-progress-text');
+  assert(/0 of 3 images labelled · 3 unlabelled/.test(await progressText()), `progress before labelling: ${await progressText()}`);
+  // What the editor shows: the open image's record and the undo state.
+  const now = () => page.evaluate(() => {
+    const L = cdetrApp.state.label;
+    const r = cdetrApp.state.dataset.images.find((i) => i.id === L.image?.id);
+    return { name: r?.name, width: r?.width, height: r?.height, boxes: r?.boxes ?? [], proposals: r?.proposals ?? [], history: L.history, view: L.view, selection: L.selection, cls: document.querySelector('#editor-class').value };
+  });
+  const canvasRect = () => page.$eval('#editor-canvas', (c) => { const b = c.getBoundingClientRect(); return { x: b.x, y: b.y, w: b.width, h: b.height }; });
+  const drag = async ([x0, y0], [x1, y1]) => {
+    const r = await canvasRect();
+    await page.mouse.move(r.x + r.w * x0, r.y + r.h * y0);
+    await page.mouse.down();
+    await page.mouse.move(r.x + r.w * (x0 + x1) / 2, r.y + r.h * (y0 + y1) / 2, { steps: 3 });
+    await page.mouse.move(r.x + r.w * x1, r.y + r.h * y1, { steps: 3 });
+    await page.mouse.up();
+  };
+  const near = (got, want, what, tol = 2) => assert(want.every((v, k) => Math.abs(got[k] - v) <= tol), `${what}: [${got.map((v) => v.toFixed(1))}], expected [${want}]`);
+  const coords = (b) => [b.x0, b.y0, b.x1, b.y1];
+  const key = async (k, what, cond, arg) => {
+    await page.keyboard.press(k);
+    await until(page, cond, arg, 10_000, what);
+  };
+
+  // Two classes typed in the class field; 1 then picks “cup” for the next box.
+  for (const c of ['cup', 'saucer']) {
+    await page.fill('#editor-class', c);
+    await page.press('#editor-class', 'Enter');
+  }
+  await page.keyboard.press('1');
+  let s = await now();
+  assert(s.cls === 'cup', `key 1 picked ${s.cls}`);
+  const classes = await page.evaluate(() => cdetrApp.state.dataset.classes);
+  assert(classes.join() === 'cup,saucer', `classes ${classes}`);
+
+  // Draw (600×400 image), resize by the bottom-right corner, move by the inside.
+  await drag([0.2, 0.1], [0.6, 0.7]);
+  await until(page, () => cdetrApp.state.dataset.images[0].boxes.length === 1, null, 10_000, 'the drawn box');
+  s = await now();
+  near(coords(s.boxes[0]), [120, 40, 360, 280], 'drawn box');
+  assert(s.boxes[0].cls === 'cup', `drawn box class ${s.boxes[0].cls}`);
+  await drag([0.6, 0.7], [0.7, 0.8]);
+  s = await now();
+  near(coords(s.boxes[0]), [120, 40, 420, 320], 'resized box (corner dragged)');
+  await drag([0.4, 0.4], [0.45, 0.5]); // inside the box (an edge would resize it)
+  s = await now();
+  near(coords(s.boxes[0]), [150, 80, 450, 360], 'moved box');
+  await drag([0.75, 0.5], [0.8, 0.5]); // the right edge alone
+  s = await now();
+  near(coords(s.boxes[0]), [150, 80, 480, 360], 'resized box (edge dragged)');
+  // 2 relabels the selected box; Ctrl+D duplicates it; Delete removes the copy.
+  await key('2', 'key 2 to relabel the box', () => cdetrApp.state.dataset.images[0].boxes[0].cls === 'saucer');
+  await key('Control+d', 'Ctrl+D to duplicate', () => cdetrApp.state.dataset.images[0].boxes.length === 2);
+  s = await now();
+  assert(s.selection?.index === 1 && s.boxes[1].cls === 'saucer' && s.boxes[1].x0 > s.boxes[0].x0, `duplicate ${JSON.stringify(s.boxes)} selection ${JSON.stringify(s.selection)}`);
+  await page.$eval('.editor-panel', (e) => e.scrollIntoView({ block: 'start' }));
+  await shot(page, 'n-editor', notes);
+  await key('Delete', 'Delete to remove the copy', () => cdetrApp.state.dataset.images[0].boxes.length === 1);
+  // Undo: the copy is back, then gone, then the class is cup again; redo: saucer.
+  await key('Control+z', 'undo of the delete', () => cdetrApp.state.dataset.images[0].boxes.length === 2);
+  await key('Control+z', 'undo of the duplicate', () => cdetrApp.state.dataset.images[0].boxes.length === 1);
+  await key('Control+z', 'undo of the relabel', () => cdetrApp.state.dataset.images[0].boxes[0].cls === 'cup');
+  await key('Control+Shift+z', 'redo of the relabel', () => cdetrApp.state.dataset.images[0].boxes[0].cls === 'saucer');
+  s = await now();
+  assert(s.history.past === 5 && s.history.future === 2 && s.history.redo === 'duplicate box', `history ${JSON.stringify(s.history)}`);
+  notes.push(`keyboard + mouse: drew [120, 40, 360, 280] (class by key 1), resized by a corner and an edge, moved, key 2 relabelled, Ctrl+D, Delete; undo ×3, redo → ${s.history.past} steps back, ${s.history.future} forward`);
+
+  // Reload: the labels, the open image and the whole history are still there.
+  await openApp(page, url);
+  await page.click('#tab-btn-train');
+  await until(page, () => cdetrApp.state.label.image?.name === 'coffee.png', null, 30_000, 'coffee.png in the editor after the reload');
+  s = await now();
+  assert(s.boxes.length === 1 && s.boxes[0].cls === 'saucer' && s.history.past === 5 && s.history.future === 2, `after the reload: ${JSON.stringify({ boxes: s.boxes, history: s.history })}`);
+  await key('Control+z', 'undo after the reload', () => cdetrApp.state.dataset.images[0].boxes[0].cls === 'cup');
+  await key('Control+Shift+z', 'redo after the reload', () => cdetrApp.state.dataset.images[0].boxes[0].cls === 'saucer');
+  await key('Control+Shift+z', 'redo of the duplicate after the reload', () => cdetrApp.state.dataset.images[0].boxes.length === 2);
+  notes.push('reload: boxes, open image and history (5 back, 2 forward) kept; undo and redo work across it');
+
+  // → opens the next image; C copies coffee.png's two boxes, scaled to chelsea.png's size.
+  await key('ArrowRight', '→ to open the next image', () => cdetrApp.state.label.image?.name === 'chelsea.png');
+  const coffee = s;
+  await key('c', 'C to copy the previous boxes', () => cdetrApp.state.dataset.images[1].boxes.length === 2);
+  s = await now();
+  const sx = s.width / coffee.width, sy = s.height / coffee.height;
+  const want = (await page.evaluate(() => cdetrApp.state.dataset.images[0].boxes)).map((b) => [b.x0 * sx, b.y0 * sy, b.x1 * sx, b.y1 * sy]);
+  s.boxes.forEach((b, k) => near(coords(b), want[k], `copied box ${k}`, 0.11));
+  // Zoom with the wheel, draw while zoomed: the box lands where the zoomed view shows it.
+  await page.keyboard.press('1');
+  const r = await canvasRect();
+  await page.mouse.move(r.x + r.w * 0.6, r.y + r.h * 0.4);
+  await page.mouse.wheel(0, -500);
+  await until(page, () => cdetrApp.state.label.view.z > 1.5, null, 10_000, 'the wheel to zoom in');
+  s = await now();
+  const v = s.view;
+  await drag([0.3, 0.3], [0.5, 0.6]);
+  await until(page, () => cdetrApp.state.dataset.images[1].boxes.length === 3, null, 10_000, 'a box drawn while zoomed');
+  const zoomed = (await now()).boxes[2];
+  const at = (fx, fy) => [v.ox + (fx * s.width) / v.z, v.oy + (fy * s.height) / v.z];
+  near(coords(zoomed), [...at(0.3, 0.3), ...at(0.5, 0.6)], `box drawn at zoom ${v.z.toFixed(2)}`, 0.6);
+  await page.$eval('.editor-panel', (e) => e.scrollIntoView({ block: 'start' }));
+  await shot(page, 'n-zoomed', notes);
+  await key('0', '0 to fit the image again', () => cdetrApp.state.label.view.z === 1);
+  notes.push(`copy: 2 boxes from coffee.png scaled ×${sx.toFixed(3)}/${sy.toFixed(3)}; zoom ${v.z.toFixed(2)}× (wheel), a box drawn zoomed at [${coords(zoomed).map((x) => x.toFixed(1))}] as the view predicts`);
+
+  // Proposals from the tiny model on the unlabelled astronaut.png. Its classes (LABEL_0…) are not the
+  // dataset's: the page asks, and nothing shows until a class is chosen.
+  await key('ArrowRight', '→ to astronaut.png', () => cdetrApp.state.label.image?.name === 'astronaut.png');
+  await setValue(page, '#proposal-threshold', 0);
+  await setValue(page, '#proposal-scope', 'this');
+  await page.click('#propose');
+  await until(page, () => cdetrApp.state.dataset.images[2].proposals?.length > 0 && !cdetrApp.state.label.proposing, null, 120_000, 'proposals from the tiny model');
+  s = await now();
+  const labels = [...new Set(s.proposals.map((p) => p.label))];
+  const rows = await page.$$eval('#proposal-map select', (ss) => ss.map((x) => ({ label: x.dataset.label, value: x.value })));
+  assert(rows.length === labels.length && rows.every((x) => x.value === '\u0000'), `mapping rows ${JSON.stringify(rows)} for ${labels}`);
+  assert(await page.isDisabled('#proposal-accept-all'), 'proposals of unmapped classes are shown');
+  // Every model class goes to “cup” but the rarest one, which is ignored (when there are several).
+  const ignored = rows.length > 1 ? rows.at(-1).label : null;
+  const chosen = rows.map((x) => x.label).filter((l) => l !== ignored);
+  for (const x of rows) await page.selectOption(`#proposal-map select[data-label="${x.label}"]`, x.label === ignored ? '' : 'cup');
+  await until(page, () => !document.querySelector('#proposal-accept-all').disabled, null, 10_000, 'proposals shown after the mapping');
+  const shown0 = s.proposals.filter((p) => chosen.includes(p.label)).length;
+  const here = await page.textContent('#proposal-here');
+  assert(here.startsWith(`${shown0} shown`) && shown0 >= 3, `“${here}” for ${shown0} mapped proposals of ${s.proposals.length}`);
+  notes.push(`proposals: ${s.proposals.length} from the tiny model (one per query; classes ${labels.join(', ')}, none named like a dataset class → “choose”); mapped ${chosen.join(', ')} → cup${ignored ? `, ignored ${ignored}` : ''}: “${here}”`);
+  await page.$eval('.editor-panel', (e) => e.scrollIntoView({ block: 'start' }));
+  await shot(page, 'n-proposals', notes);
+  // Tab selects a proposal, Enter accepts it.
+  await page.focus('#editor-canvas');
+  await page.keyboard.press('Tab');
+  await until(page, () => cdetrApp.state.label.selection?.kind === 'proposal', null, 10_000, 'Tab to select a proposal');
+  await key('Enter', 'Enter to accept the proposal', () => cdetrApp.state.dataset.images[2].boxes.length === 1);
+  s = await now();
+  assert(s.boxes[0].cls === 'cup' && s.selection?.kind === 'box', `accepted: ${JSON.stringify(s.boxes)}`);
+  // A click on a proposal (where no box or smaller proposal is) accepts it.
+  const target = await page.evaluate((ls) => {
+    const r = cdetrApp.state.dataset.images[2];
+    const vis = r.proposals.filter((p) => ls.includes(p.label));
+    const inside = (b, x, y) => x >= b.x0 && x <= b.x1 && y >= b.y0 && y <= b.y1;
+    const area = (b) => (b.x1 - b.x0) * (b.y1 - b.y0);
+    for (const p of [...vis].sort((a, b) => area(a) - area(b))) {
+      const x = (p.x0 + p.x1) / 2, y = (p.y0 + p.y1) / 2;
+      if (r.boxes.some((b) => inside(b, x, y)) || vis.some((q) => q !== p && inside(q, x, y) && area(q) < area(p))) continue;
+      return { fx: x / r.width, fy: y / r.height, p };
+    }
+    return null;
+  }, chosen);
+  assert(target, 'no proposal to click');
+  await page.keyboard.press('Escape'); // nothing selected: the click cannot grab the accepted box's edge
+  const ra = await canvasRect();
+  await page.mouse.click(ra.x + ra.w * target.fx, ra.y + ra.h * target.fy);
+  await until(page, () => cdetrApp.state.dataset.images[2].boxes.length === 2, null, 10_000, 'a click to accept a proposal');
+  s = await now();
+  near(coords(s.boxes[1]), coords(target.p), 'the clicked proposal as a box', 0.01);
+  // Delete rejects the selected proposal; undo brings it back; Reject all clears the rest.
+  const before = s.proposals.length;
+  await page.keyboard.press('Tab');
+  await until(page, () => cdetrApp.state.label.selection?.kind === 'proposal', null, 10_000, 'Tab to the next proposal');
+  await key('Delete', 'Delete to reject the proposal', (n) => cdetrApp.state.dataset.images[2].proposals.length === n - 1, before);
+  assert((await now()).boxes.length === 2, 'rejecting a proposal changed the boxes');
+  await key('Control+z', 'undo of the rejection', (n) => cdetrApp.state.dataset.images[2].proposals.length === n, before);
+  await page.click('#proposal-reject-all');
+  await until(page, () => cdetrApp.state.dataset.images[2].proposals.length === 0, null, 10_000, 'Reject all');
+  notes.push(`proposals: accepted one with Tab + Enter and one by a click (${target.p.label} ${target.p.score.toFixed(3)} → cup), rejected one with Delete (undone), rejected the remaining ${before} with Reject all`);
+  await until(page, () => /3 of 3 images labelled · 0 unlabelled/.test(document.querySelector('#label-progress-text').textContent), null, 10_000, 'the progress read-out');
+  const chips = await page.$$eval('#class-chips .class-chip', (cs) => cs.map((c) => c.innerText.replace(/\s+/g, ' ').trim()));
+  assert(chips.some((c) => c.startsWith('cup (')) && chips.some((c) => c.startsWith('saucer (')), `class chips ${chips}`);
+  notes.push(`progress: “${await progressText()}”; chips ${chips.join(', ')}`);
+
+  // The same message three times is one toast with a count; the log has it; ? lists the shortcuts.
+  await page.evaluate(() => document.querySelectorAll('#messages .msg').forEach((m) => m.remove()));
+  await page.focus('#editor-canvas');
+  for (let k = 0; k < 3; k++) await page.keyboard.press('9');
+  await until(page, () => [...document.querySelectorAll('#messages .msg')].filter((m) => m.innerText.includes('No class 9')).length === 1 && document.querySelector('#messages .msg-count')?.textContent === '×3', null, 10_000, 'one “No class 9” toast counting ×3');
+  await page.click('#messages-btn');
+  await until(page, () => !document.querySelector('#message-log').hidden, null, 10_000, 'the message log');
+  const log = await page.$$eval('#message-log-list li', (ls) => ls.map((l) => l.innerText.replace(/\s+/g, ' ').trim()));
+  assert(log.some((l) => /No class 9\s*×3/.test(l)) && log.some((l) => /Undone/.test(l)), `message log ${log.slice(0, 6).join(' | ')}`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot(page, 'n-message-log', notes);
+  await page.click('#message-log-close');
+  await page.focus('#editor-canvas');
+  await page.keyboard.press('?');
+  await until(page, () => document.querySelector('#shortcuts').open, null, 10_000, 'the shortcut list');
+  const shortcutRows = await page.$$eval('#shortcuts-list tr', (t) => t.length);
+  await shot(page, 'n-shortcuts', notes);
+  await page.keyboard.press('Escape');
+  await until(page, () => !document.querySelector('#shortcuts').open, null, 10_000, 'Escape to close the shortcut list');
+  notes.push(`messages: three “No class 9” → one toast ×3; the log lists ${log.length} entries; ? shows ${shortcutRows} shortcuts`);
+}
+
 /** An uncaught error in the page is a failure of the run, whichever scenario it happened in. */
 function checkPageErrors(tag, errors) {
   if (!errors.length) return;
@@ -875,6 +1079,18 @@ async function main() {
         });
       } finally {
         await bpkPage.close();
+      }
+    }
+
+    // Labelling (its own CPU profile): keyboard, mouse, undo across a reload, copy, zoom, proposals, messages.
+    if (!ONLY || ONLY.has('n')) {
+      const labelPage = await launch('cpu-label', { webgpu: false, camera: clip.file });
+      try {
+        await openApp(labelPage.page, server.url);
+        await scenario('n', 'labelling: keyboard and mouse edits, undo after a reload, copy, zoom, proposals, messages', 300_000, (notes) => labellingScenario(labelPage.page, server.url, notes));
+        checkPageErrors('cpu-label', labelPage.errors);
+      } finally {
+        await labelPage.close();
       }
     }
   } finally {
