@@ -89,6 +89,7 @@ pub struct FeatureCache {
     config: FeatureCacheConfig,
     rng: Rng,
     order: Vec<usize>,
+    epoch: usize,
     cursor: usize,
 }
 
@@ -117,8 +118,8 @@ impl FeatureCache {
             }
             views.push(per_image);
         }
-        let order = (0..images.len()).collect();
-        Ok(Self { views, config, rng, order, cursor: 0 })
+        let order = crate::train::epoch_order(images.len(), config.shuffle, &rng, 0);
+        Ok(Self { views, config, rng, order, epoch: 0, cursor: 0 })
     }
 
     async fn view(
@@ -149,6 +150,25 @@ impl FeatureCache {
         self.views.len().div_ceil(self.config.batch_size.max(1))
     }
 
+    /// The run's generator (epoch `e` draws from `rng().fork(e)`, as [`crate::train::TrainingSet`]).
+    pub fn rng(&self) -> &Rng {
+        &self.rng
+    }
+
+    /// `(epoch, batch within the epoch)` of the next batch.
+    pub fn position(&self) -> (usize, usize) {
+        (self.epoch, self.cursor / self.config.batch_size.max(1))
+    }
+
+    /// Moves to batch `batch` of epoch `epoch` (the start of the epoch when `batch` is past its end).
+    pub fn seek(&mut self, epoch: usize, batch: usize) {
+        if epoch != self.epoch {
+            self.order = crate::train::epoch_order(self.views.len(), self.config.shuffle, &self.rng, epoch);
+            self.epoch = epoch;
+        }
+        self.cursor = if batch < self.steps_per_epoch() { batch * self.config.batch_size.max(1) } else { 0 };
+    }
+
     /// Bytes held on the host.
     pub fn bytes(&self) -> usize {
         self.views.iter().flatten().map(|v| v.features.len() * 4).sum()
@@ -157,20 +177,20 @@ impl FeatureCache {
     /// The next batch on `device`, its targets, and whether it ends the epoch. Panics on an empty cache.
     pub fn next_batch(&mut self, device: &Device) -> (FeatureBatch, Vec<TargetBoxes>, bool) {
         assert!(!self.views.is_empty(), "an empty feature cache has no batches");
-        if self.cursor == 0 && self.config.shuffle {
-            self.rng.shuffle(&mut self.order);
-        }
         let end = (self.cursor + self.config.batch_size.max(1)).min(self.order.len());
-        let picked: Vec<&View> = self.order[self.cursor..end]
-            .iter()
-            .map(|&i| {
-                let views = &self.views[i];
-                let k = if views.len() > 1 { self.rng.below(views.len() as u64) as usize } else { 0 };
+        let epoch_rng = self.rng.fork(self.epoch as u64);
+        let picked: Vec<&View> = (self.cursor..end)
+            .map(|position| {
+                let views = &self.views[self.order[position]];
+                let k = if views.len() > 1 {
+                    epoch_rng.fork(position as u64 + 1).below(views.len() as u64) as usize
+                } else {
+                    0
+                };
                 &views[k]
             })
             .collect();
         let epoch_done = end == self.order.len();
-        self.cursor = if epoch_done { 0 } else { end };
 
         let (b, c) = (picked.len(), picked[0].channels);
         let h = picked.iter().map(|v| v.height).max().unwrap_or(0);
@@ -191,6 +211,11 @@ impl FeatureCache {
         }
         let features = Tensor::from_data(TensorData::new(values, [b, c, h, w]), device);
         let targets = picked.iter().map(|v| v.targets.clone()).collect();
+        if epoch_done {
+            self.seek(self.epoch + 1, 0);
+        } else {
+            self.cursor = end;
+        }
         (FeatureBatch { features, mask: PixelMask { batch: b, height: h, width: w, data: mask } }, targets, epoch_done)
     }
 }

@@ -296,9 +296,12 @@ impl Trainer {
     }
 
     /// Restores parameters, parameter ids, step, epoch and optimizer state from a [`TrainingSnapshot`]
-    /// into a trainer whose model has the same architecture.
+    /// into a trainer whose model has the same architecture. A snapshot whose optimizer state does not read
+    /// is refused before the model is touched.
     pub fn restore(&mut self, snapshot: &TrainingSnapshot) -> Result<(), TrainError> {
         let state = |m: String| TrainError::State(m);
+        let mut optim = self.optim.clone();
+        optim.restore(&snapshot.optimizer, &self.device().without_autodiff()).map_err(|e| state(e.to_string()))?;
         let reader = burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(snapshot.model.clone()))
             .map_err(|e| state(format!("corrupt model snapshot: {e}")))?;
         let meta: serde_json::Value = reader
@@ -318,8 +321,7 @@ impl Trainer {
                 result.errors.len()
             )));
         }
-        let device = self.device().without_autodiff();
-        self.optim.restore(&snapshot.optimizer, &device).map_err(|e| state(e.to_string()))?;
+        self.optim = optim;
         self.step = meta["step"].as_u64().unwrap_or(0) as usize;
         self.epoch = meta["epoch"].as_u64().unwrap_or(0) as usize;
         Ok(())
@@ -443,6 +445,11 @@ pub fn plan_labels_with_ids(dataset: &[String], category_ids: &[i64], model: &[S
 
 /// Labeled images in memory, served as augmented, padded batches (official `DataLoader` with a random
 /// sampler; the last, smaller batch of an epoch is kept).
+///
+/// Randomness is addressed, not streamed: epoch `e` is shuffled by `rng.fork(e)` and the sample at position
+/// `p` of that epoch is augmented by `rng.fork(e).fork(p + 1)` ([`Rng::fork`]), so the batches of a step
+/// depend only on the seed, the epoch and the step's place in it, and [`TrainingSet::seek`] (which
+/// [`Batches::step`] calls to follow the trainer) resumes a run exactly, at an epoch boundary or inside one.
 pub struct TrainingSet {
     images: Vec<image::RgbImage>,
     boxes: Vec<Vec<BoxAnnotation>>,
@@ -452,11 +459,13 @@ pub struct TrainingSet {
     shuffle: bool,
     rng: Rng,
     order: Vec<usize>,
+    epoch: usize,
     cursor: usize,
 }
 
 impl TrainingSet {
-    /// `augment: None` resizes with `resize` only (deterministic input).
+    /// `augment: None` resizes with `resize` only (deterministic input). `rng` is the run's generator (the
+    /// same seed gives the same batches).
     pub fn new(
         images: Vec<image::RgbImage>,
         boxes: Vec<Vec<BoxAnnotation>>,
@@ -466,8 +475,8 @@ impl TrainingSet {
         shuffle: bool,
         rng: Rng,
     ) -> Self {
-        let order = (0..images.len()).collect();
-        Self { images, boxes, batch_size: batch_size.max(1), augment, resize, shuffle, rng, order, cursor: 0 }
+        let order = epoch_order(images.len(), shuffle, &rng, 0);
+        Self { images, boxes, batch_size: batch_size.max(1), augment, resize, shuffle, rng, order, epoch: 0, cursor: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -482,28 +491,61 @@ impl TrainingSet {
         self.images.len().div_ceil(self.batch_size)
     }
 
+    /// `(epoch, batch within the epoch)` of the next batch.
+    pub fn position(&self) -> (usize, usize) {
+        (self.epoch, self.cursor / self.batch_size)
+    }
+
+    /// Moves to batch `batch` of epoch `epoch` (the start of the epoch when `batch` is past its end).
+    pub fn seek(&mut self, epoch: usize, batch: usize) {
+        if epoch != self.epoch {
+            self.order = epoch_order(self.images.len(), self.shuffle, &self.rng, epoch);
+            self.epoch = epoch;
+        }
+        self.cursor = if batch < self.steps_per_epoch() { batch * self.batch_size } else { 0 };
+    }
+
     /// The next batch, and whether it ends the epoch. Panics on an empty set (callers check).
     pub fn next_batch(&mut self) -> (Batch, Vec<TargetBoxes>, bool) {
         assert!(!self.images.is_empty(), "an empty training set has no batches");
-        if self.cursor == 0 && self.shuffle {
-            self.rng.shuffle(&mut self.order);
-        }
         let end = (self.cursor + self.batch_size).min(self.order.len());
         let mut images = Vec::with_capacity(end - self.cursor);
         let mut boxes = Vec::with_capacity(end - self.cursor);
-        for &i in &self.order[self.cursor..end] {
+        let epoch_rng = self.rng.fork(self.epoch as u64);
+        for (position, &i) in self.order.iter().enumerate().take(end).skip(self.cursor) {
             let (img, b) = match &self.augment {
-                Some(aug) => aug.apply(&self.images[i], &self.boxes[i], &mut self.rng),
+                Some(aug) => aug.apply(&self.images[i], &self.boxes[i], &mut epoch_rng.fork(position as u64 + 1)),
                 None => resize_for_eval(&self.images[i], &self.boxes[i], self.resize),
             };
             images.push(img);
             boxes.push(b);
         }
         let epoch_done = end == self.order.len();
-        self.cursor = if epoch_done { 0 } else { end };
+        if epoch_done {
+            self.seek(self.epoch + 1, 0);
+        } else {
+            self.cursor = end;
+        }
         let (batch, targets) = collate(images, boxes);
         (batch, targets, epoch_done)
     }
+}
+
+/// The sample order of an epoch: `0..n`, shuffled by `rng.fork(epoch)` when `shuffle` (see [`TrainingSet`]).
+pub fn epoch_order(n: usize, shuffle: bool, rng: &Rng, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    if shuffle {
+        rng.fork(epoch as u64).shuffle(&mut order);
+    }
+    order
+}
+
+/// Where the trainer stands in epochs of `steps_per_epoch` steps: `(epoch, batch within it)`, or `None` when
+/// its step count does not fall inside its epoch (a run resumed with another batch size, or a caller that
+/// does not count epochs).
+pub fn trainer_position(trainer: &Trainer, steps_per_epoch: usize) -> Option<(usize, usize)> {
+    let batch = trainer.step.checked_sub(trainer.epoch * steps_per_epoch).filter(|&b| b < steps_per_epoch)?;
+    Some((trainer.epoch, batch))
 }
 
 /// Where the training batches come from: augmented images, or cached backbone features (fast mode).
@@ -520,8 +562,31 @@ impl Batches {
         }
     }
 
-    /// One training step on the next batch; also says whether it ended the epoch.
+    /// One training step on the batch the trainer is at (its epoch and step, [`trainer_position`]: the
+    /// same batch whether the run was interrupted or not; where the trainer's count does not fit, the next
+    /// batch); also says whether it ended the epoch. The caller counts epochs (`trainer.epoch += 1` when one
+    /// ends). The step's dropout masks are drawn after seeding the device from the same place, so they too
+    /// are those of the uninterrupted run.
     pub async fn step(&mut self, trainer: &mut Trainer) -> Result<(StepMetrics, bool), TrainError> {
+        let wanted = trainer_position(trainer, self.steps_per_epoch());
+        let (rng, (epoch, batch)) = match self {
+            Self::Images(set) => {
+                if let Some((epoch, batch)) = wanted.filter(|&p| p != set.position()) {
+                    set.seek(epoch, batch);
+                }
+                (&set.rng, set.position())
+            }
+            Self::Features(cache) => {
+                if let Some((epoch, batch)) = wanted.filter(|&p| p != cache.position()) {
+                    cache.seek(epoch, batch);
+                }
+                (cache.rng(), cache.position())
+            }
+        };
+        let dropout_seed = rng.fork(epoch as u64).fork(!(batch as u64)).next_u64();
+        if trainer.options.dropout > 0.0 {
+            trainer.device().seed(dropout_seed);
+        }
         match self {
             Self::Images(set) => {
                 let (batch, targets, epoch_done) = set.next_batch();

@@ -198,23 +198,41 @@ fn detect_accepts_every_checkpoint_format_and_convert_round_trips() {
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(std::fs::metadata(&half).unwrap().len() < std::fs::metadata(&bpk).unwrap().len() * 6 / 10);
-    // f16 weights: the same top detections up to rounding of the weights (scores to 1e-2, boxes to 1 px),
-    // compared by (query, label) because near-equal scores may swap places.
-    let half_dets = run(&half, false);
-    let key = |d: &serde_json::Value| (d["query"].as_u64().unwrap(), d["label"].as_u64().unwrap());
-    let want = reference[0]["detections"].as_array().unwrap();
-    let got = half_dets[0]["detections"].as_array().unwrap();
-    assert_eq!(got.len(), want.len());
-    let mut matched = 0;
-    for w in want {
-        let Some(g) = got.iter().find(|g| key(g) == key(w)) else { continue };
-        matched += 1;
-        assert!((g["score"].as_f64().unwrap() - w["score"].as_f64().unwrap()).abs() < 1e-2, "f16 score {g} vs {w}");
-        for c in 0..4 {
-            assert!((g["box"][c].as_f64().unwrap() - w["box"][c].as_f64().unwrap()).abs() < 1.0, "f16 box {g} vs {w}");
+    // f16: every stored tensor is F16 and within 2^-11 of its f32 weight, relatively (round to nearest, 11
+    // significant bits; 2^-25 absolutely below f16's normal range).
+    let f32_weights = read_tensors(&tiny("model.safetensors"));
+    let reader =
+        burn::store::burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(std::fs::read(&half).unwrap()))
+            .unwrap();
+    let stored = reader.into_tensors().unwrap();
+    assert_eq!(stored.len(), f32_weights.len());
+    let mut rounded = Vec::new();
+    for t in stored {
+        assert_eq!(t.dtype, burn::tensor::DType::F16, "{} stored as {:?}", t.name, t.dtype);
+        let name = t.name.clone();
+        let data = burn::store::bridge::into_data(t).unwrap();
+        let shape = data.shape().to_vec();
+        let values: Vec<f32> = data.convert::<f32>().try_into_vec().unwrap();
+        let want = &f32_weights[&name];
+        assert_eq!(shape, want.shape, "{name}");
+        for (&h, &f) in values.iter().zip(&want.values) {
+            let bound = (f.abs() * 2f64.powi(-11)).max(2f64.powi(-25));
+            assert!((h as f64 - f).abs() <= bound, "{name}: f16 {h} for f32 {f}");
         }
+        rounded.push(cdetr::weights::NamedTensor { name, shape, data: values });
     }
-    assert!(matched >= want.len() - 2, "only {matched} of {} f16 detections match", want.len());
+    // Widening is exact and the forward pass is f32: the f16 Burnpack detects exactly as the f32 model whose
+    // weights are those f16 values (tolerance 0: nothing else differs).
+    let all = run_top_k(&half, None, "1000");
+    let rounded_path = dir.join("rounded.safetensors");
+    std::fs::write(&rounded_path, cdetr::weights::write_safetensors(&rounded, None)).unwrap();
+    assert_eq!(run_top_k(&rounded_path, Some(&config_path), "1000"), all, "f16 Burnpack vs its values in f32");
+    // Against the f32 weights: every (query, label) pair (top-k covers them all, so none is skipped or
+    // missing), within the first-order effect of a 2^-11 relative change of each weight through the
+    // model's depth (see `f16_tolerance`).
+    let full = run_top_k(&tiny("model.safetensors"), Some(&config_path), "1000");
+    let (tol_logit, tol_box) = f16_tolerance(&config_path);
+    compare_all_pairs(&full, &all, tol_logit, tol_box);
 
     // HF safetensors export: loads again and gives the same detections.
     let st = dir.join("export").join("model.safetensors");
@@ -234,6 +252,68 @@ fn detect_accepts_every_checkpoint_format_and_convert_round_trips() {
     let mut args_cfg = run(&st, false);
     args_cfg[0]["image"] = serde_json::Value::Null;
     assert_eq!(args_cfg, reference);
+}
+
+/// `detect --resize none --threshold 0 --top-k K` on the main fixture's first image, without the image path.
+fn run_top_k(weights: &Path, config: Option<&Path>, k: &str) -> serde_json::Value {
+    let dir = tmp(&format!("topk-{}", weights.file_stem().unwrap().to_str().unwrap()));
+    let images = fixture_images(&dir);
+    let mut args = vec!["detect", s(&images[0]), "--weights", s(weights), "--resize", "none", "--threshold", "0"];
+    args.extend(["--top-k", k]);
+    if let Some(c) = config {
+        args.extend(["--config", s(c)]);
+    }
+    let out = cdetr(&args);
+    assert!(out.status.success(), "{}: {}", weights.display(), String::from_utf8_lossy(&out.stderr));
+    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v[0]["image"] = serde_json::Value::Null;
+    v
+}
+
+/// How far f16 weights may move the outputs, from the size of the rounding: each weight changes by at most
+/// `u = 2^-11` relatively, so to first order a chain of `L` weight layers changes an output by at most
+/// `L·u` relatively, if no layer amplifies (a model that is well conditioned, as a trained or randomly
+/// initialised one is). `L` here counts every weight layer on the longest path of the tiny model: the
+/// backbone's convolutions (stem + 3 per bottleneck block), the input projection, 2 projections per
+/// attention and 2 per feed-forward network, in every encoder and decoder layer, and the 3-layer box head.
+/// On a logit `z` the bound is `L·u·max(1, |z|)`; on a box coordinate (a sigmoid, slope ≤ ¼, times the
+/// image side) `L·u·side/4`. A safety factor of 4 covers the second-order terms and the softmax/LayerNorm
+/// renormalisations that the count ignores.
+fn f16_tolerance(config: &Path) -> (f64, f64) {
+    let c: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
+    let enc = c["encoder_layers"].as_u64().unwrap() as f64;
+    let dec = c["decoder_layers"].as_u64().unwrap() as f64;
+    assert_eq!(c["backbone"], "resnet_cdetr_tiny_a");
+    // resnet_cdetr_tiny_a: stages of 1, 2, 1, 1 bottleneck blocks (`src/model/backbone.rs`), 3 convolutions each.
+    let backbone_convs = 1.0 + 3.0 * 5.0;
+    let layers = backbone_convs + 1.0 + 4.0 * (enc + dec) + 3.0;
+    let u = 2f64.powi(-11);
+    (4.0 * layers * u, 4.0 * layers * u / 4.0)
+}
+
+/// Every (query, label) pair of `want` is in `got`, its logit within `tol_logit · max(1, |logit|)` and its box
+/// within `tol_box` of the image side.
+fn compare_all_pairs(want: &serde_json::Value, got: &serde_json::Value, tol_logit: f64, tol_box: f64) {
+    let key = |d: &serde_json::Value| (d["query"].as_u64().unwrap(), d["label"].as_u64().unwrap());
+    let (w, g) = (want[0]["detections"].as_array().unwrap(), got[0]["detections"].as_array().unwrap());
+    assert_eq!(w.len(), g.len());
+    let side = want[0]["width"].as_f64().unwrap().max(want[0]["height"].as_f64().unwrap());
+    let logit = |p: f64| (p / (1.0 - p)).ln();
+    let (mut worst_logit, mut worst_box) = (0f64, 0f64);
+    for a in w {
+        let b = g.iter().find(|b| key(b) == key(a)).unwrap_or_else(|| panic!("{a} missing"));
+        let (za, zb) = (logit(a["score"].as_f64().unwrap()), logit(b["score"].as_f64().unwrap()));
+        worst_logit = worst_logit.max((za - zb).abs() / za.abs().max(1.0));
+        assert!((za - zb).abs() <= tol_logit * za.abs().max(1.0), "logit {za} vs {zb}: {a} vs {b}");
+        for c in 0..4 {
+            let d = (a["box"][c].as_f64().unwrap() - b["box"][c].as_f64().unwrap()).abs();
+            worst_box = worst_box.max(d / side);
+            assert!(d <= tol_box * side, "box {a} vs {b}");
+        }
+    }
+    println!(
+        "f16: worst logit change {worst_logit:.2e} (bound {tol_logit:.2e}), box {worst_box:.2e} (bound {tol_box:.2e})"
+    );
 }
 
 /// DETR (`tests/fixtures/detr_tiny`): `detect --batch --resize none --threshold 0` gives the reference's
@@ -596,6 +676,306 @@ fn train_resumes_from_its_checkpoint() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
         .collect();
     assert_eq!(steps, vec![0, 1, 2], "resumed for one more epoch, one line per step");
+}
+
+/// `--resume` is exact: 3 epochs in one go and 2 epochs + a resumed third, with shuffling, the DETR
+/// augmentation, dropout and learning rates > 0, log the same losses step by step (1e-6, every term) and
+/// export the same weights.
+#[test]
+fn train_resume_equals_an_uninterrupted_run() {
+    let (annotations, out_dir) = train_first_line_matches("tiny", "resume-exact");
+    let (weights, config) = (tiny("model.safetensors"), tiny("config.json"));
+    let train = |out: &Path, epochs: &str, resume: bool| {
+        let mut args = vec!["train", "--data", s(&annotations), "--weights"];
+        args.extend([s(&weights), "--config", s(&config)]);
+        args.extend(["--lr", "1e-3", "--lr-backbone", "1e-4", "--lr-drop", "2", "--max-size", "96"]);
+        args.extend(["--batch-size", "1", "--seed", "5", "--epochs", epochs, "--output", s(out)]);
+        if resume {
+            args.push("--resume");
+        }
+        let result = cdetr(&args);
+        assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    };
+    let metrics = |out: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let whole = out_dir.with_file_name("run-whole");
+    train(&whole, "3", false);
+    let split = out_dir.with_file_name("run-split");
+    train(&split, "2", false);
+    train(&split, "3", true);
+    let (a, b) = (metrics(&whole), metrics(&split));
+    assert_eq!(a.len(), 6, "two steps per epoch");
+    assert_eq!(b.len(), 6);
+    let mut differ = false;
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((&x["step"], &x["epoch"], &x["lr"]), (&y["step"], &y["epoch"], &y["lr"]));
+        for (name, v) in x.as_object().unwrap() {
+            if name == "time_s" || !v.is_f64() {
+                continue;
+            }
+            let (v, w) = (v.as_f64().unwrap(), y[name].as_f64().unwrap());
+            assert!((v - w).abs() <= 1e-6 * v.abs().max(1e-6), "step {}: {name} {v} vs resumed {w}", x["step"]);
+        }
+        differ |= x["loss"] != a[0]["loss"];
+    }
+    assert!(differ, "the losses never moved: nothing was trained");
+    let whole = std::fs::read(whole.join("model.safetensors")).unwrap();
+    let split = std::fs::read(split.join("model.safetensors")).unwrap();
+    let (whole, split) = (
+        safetensors::SafeTensors::deserialize(&whole).unwrap(),
+        safetensors::SafeTensors::deserialize(&split).unwrap(),
+    );
+    assert_eq!(whole.len(), split.len());
+    for (name, t) in whole.tensors() {
+        assert!(t.data() == split.tensor(&name).unwrap().data(), "{name} differs after resuming");
+    }
+}
+
+/// The first metrics line of a `cdetr train` run (one epoch, nothing random, lr 0, one batch of 4).
+fn first_line_of(data: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let (weights, config) = (tiny("model.safetensors"), tiny("config.json"));
+    let mut args = vec!["train", "--data", s(data), "--weights", s(&weights)];
+    args.extend(["--config", s(&config), "--lr", "0", "--lr-backbone", "0", "--augment", "none"]);
+    args.extend(["--dropout", "0", "--no-shuffle", "--resize", "none", "--batch-size", "4", "--epochs", "1"]);
+    args.extend(["--output", s(out)]);
+    args.extend(extra);
+    let result = cdetr(&args);
+    assert!(result.status.success(), "{}: {}", data.display(), String::from_utf8_lossy(&result.stderr));
+    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    serde_json::from_str(text.lines().next().unwrap()).unwrap()
+}
+
+/// `cdetr train` reads Pascal VOC XML and YOLO txt as it reads COCO JSON: the same four synthetic images and
+/// boxes written in each format (class names `LABEL_0`..`LABEL_2`, which the tiny model keeps) give the same
+/// first loss, term by term (YOLO's six decimals cost at most 1e-4 of it) and the same box count.
+#[test]
+fn train_reads_voc_and_yolo_like_coco() {
+    use cdetr::data::synth_dataset;
+    let dir = tmp("formats-train");
+    let (mut d, images) = synth_dataset(9, 4, 64, 48);
+    d.class_names = (0..d.class_names.len()).map(|i| format!("LABEL_{i}")).collect();
+    let coco = cdetr::data::native::write_coco_dataset(&dir.join("coco"), &d, &images).unwrap();
+
+    let voc = dir.join("voc");
+    std::fs::create_dir_all(voc.join("Annotations")).unwrap();
+    std::fs::create_dir_all(voc.join("JPEGImages")).unwrap();
+    let yolo = dir.join("yolo");
+    std::fs::create_dir_all(yolo.join("images")).unwrap();
+    std::fs::create_dir_all(yolo.join("labels")).unwrap();
+    std::fs::write(yolo.join("data.yaml"), format!("names: [{}]\n", d.class_names.join(", "))).unwrap();
+    for (sample, img) in d.samples.iter().zip(&images) {
+        let stem = sample.image.trim_end_matches(".png");
+        img.save(voc.join("JPEGImages").join(&sample.image)).unwrap();
+        let mut xml = format!(
+            "<annotation>\n<filename>{}</filename>\n<size><width>{}</width><height>{}</height><depth>3</depth></size>\n",
+            sample.image, sample.width, sample.height
+        );
+        for a in &sample.annotations {
+            let [x0, y0, x1, y1] = a.bbox;
+            xml += &format!(
+                "<object><name>{}</name><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>\n",
+                d.class_names[a.class_id]
+            );
+        }
+        xml += "</annotation>\n";
+        std::fs::write(voc.join("Annotations").join(format!("{stem}.xml")), xml).unwrap();
+        img.save(yolo.join("images").join(&sample.image)).unwrap();
+        let txt = cdetr::data::to_yolo_txt(&sample.annotations, sample.width, sample.height);
+        std::fs::write(yolo.join("labels").join(format!("{stem}.txt")), txt).unwrap();
+    }
+    let want = first_line_of(&coco, &dir.join("run-coco"), &[]);
+    assert_eq!(want["num_boxes"].as_u64().unwrap() as usize, d.num_boxes());
+    for (data, tol, format) in [(&voc, 1e-6, "voc"), (&yolo, 1e-4, "yolo")] {
+        let got = first_line_of(data, &dir.join(format!("run-{format}")), &["--format", format]);
+        assert_eq!(got["num_boxes"], want["num_boxes"], "{format}");
+        for (name, w) in want.as_object().unwrap() {
+            if name == "time_s" || !w.is_f64() {
+                continue;
+            }
+            let (g, w) = (got[name].as_f64().unwrap(), w.as_f64().unwrap());
+            assert!((g - w).abs() <= tol * w.abs().max(1e-3), "{format}: {name} {g} vs COCO {w}");
+        }
+    }
+}
+
+/// `cdetr synth` writes `synth_dataset(seed, …)` (the same boxes and pixels), and `train --weights none`
+/// trains the tiny configuration from scratch on it: a fresh model with the dataset's three classes, one
+/// line per step, and an export that `detect` loads.
+#[test]
+fn synth_and_training_from_scratch() {
+    let dir = tmp("synth");
+    let data = dir.join("data");
+    let out = cdetr(&["synth", "--output", s(&data), "--images", "4", "--size", "64", "--seed", "9"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (want, want_images) = cdetr::data::synth_dataset(9, 4, 64, 64);
+    let (got, root) = cdetr::data::load_dataset(&data, None).unwrap();
+    assert_eq!(got.class_names, want.class_names);
+    assert_eq!(got.samples.len(), 4);
+    for ((g, w), img) in got.samples.iter().zip(&want.samples).zip(&want_images) {
+        assert_eq!(g.annotations, w.annotations, "{}", g.image);
+        assert!(cdetr::data::load_image(&root.join(&g.image)).unwrap() == *img, "{} pixels", g.image);
+    }
+
+    let run = dir.join("run");
+    let out = cdetr(&[
+        "train",
+        "--data",
+        s(&data),
+        "--weights",
+        "none",
+        "--config",
+        s(&tiny("config.json")),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--max-size",
+        "64",
+        "--output",
+        s(&run),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["loss"].as_f64().unwrap().is_finite()));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    let names: Vec<&str> = (0..3).map(|i| config["id2label"][i.to_string()].as_str().unwrap()).collect();
+    assert_eq!(names, want.class_names.iter().map(String::as_str).collect::<Vec<_>>());
+    let image = root.join(&got.samples[0].image);
+    let det = cdetr(&["detect", s(&image), "--weights", s(&run.join("model.safetensors")), "--threshold", "0"]);
+    assert!(det.status.success(), "{}", String::from_utf8_lossy(&det.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&det.stdout).unwrap();
+    assert!(v[0]["detections"][0]["label"].as_u64().unwrap() < 3);
+}
+
+/// `eval --resize default` scores what `detect --resize default --threshold 0 --top-k 100` finds on the same
+/// images (boxes mapped back to the original pixels), by the pycocotools-exact evaluator, on the COCO file of
+/// `eval_equals_pycocotools_on_a_coco_file`; and it is not the `--resize none` result.
+#[test]
+fn eval_with_the_default_resize_scores_the_default_detections() {
+    use cdetr::eval::{Detection, GroundTruth, evaluate};
+    let dir = tmp("eval-default");
+    let fx = fixtures().join("eval/cli");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.join("expected.json")).unwrap()).unwrap();
+    std::fs::create_dir_all(dir.join("images")).unwrap();
+    let names: Vec<&str> = expected["images"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    for name in &names {
+        std::fs::copy(fixtures().join("images").join(name), dir.join("images").join(name)).unwrap();
+    }
+    std::fs::copy(fx.join("annotations.json"), dir.join("annotations.json")).unwrap();
+    let eval = |resize: &str, file: &str| -> serde_json::Value {
+        let metrics = dir.join(file);
+        let (weights, config, data) = (tiny("model.safetensors"), tiny("config.json"), dir.join("annotations.json"));
+        let mut args = vec!["eval", "--weights", s(&weights)];
+        args.extend(["--config", s(&config), "--data", s(&data)]);
+        args.extend(["--resize", resize, "--output", s(&metrics)]);
+        let out = cdetr(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_str(&std::fs::read_to_string(&metrics).unwrap()).unwrap()
+    };
+    let got = eval("default", "default.json");
+
+    let (dataset, root) = cdetr::data::load_dataset(&dir.join("annotations.json"), None).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tiny("config.json")).unwrap()).unwrap();
+    let labels: Vec<String> = (0..5).map(|i| config["id2label"][i.to_string()].as_str().unwrap().to_owned()).collect();
+    let cdetr::train::LabelPlan::Keep(class_to_label) =
+        cdetr::train::plan_labels_with_ids(&dataset.class_names, &dataset.category_ids, &labels)
+    else {
+        panic!("the tiny model keeps the file's classes");
+    };
+    let (mut gts, mut dets) = (Vec::new(), Vec::new());
+    for (i, sample) in dataset.samples.iter().enumerate() {
+        for g in sample.evaluation_annotations() {
+            gts.push(GroundTruth {
+                image_id: i as u64,
+                category_id: class_to_label[g.class_id] as u64,
+                bbox: g.bbox_xywh,
+                area: g.area,
+                iscrowd: g.iscrowd,
+            });
+        }
+        let out = cdetr(&[
+            "detect",
+            s(&root.join(&sample.image)),
+            "--weights",
+            s(&tiny("model.safetensors")),
+            "--config",
+            s(&tiny("config.json")),
+            "--resize",
+            "default",
+            "--threshold",
+            "0",
+            "--top-k",
+            "100",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for d in found[0]["detections"].as_array().unwrap() {
+            // Printed from f32: read back as f32, as `eval` holds them.
+            let b: Vec<f64> = (0..4).map(|k| d["box"][k].as_f64().unwrap() as f32 as f64).collect();
+            dets.push(Detection {
+                image_id: i as u64,
+                category_id: d["label"].as_u64().unwrap(),
+                bbox: [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                score: d["score"].as_f64().unwrap() as f32 as f64,
+            });
+        }
+    }
+    let image_ids: Vec<u64> = (0..dataset.samples.len() as u64).collect();
+    let mut categories: Vec<u64> = class_to_label.iter().map(|&c| c as u64).collect();
+    categories.sort_unstable();
+    categories.dedup();
+    let want = serde_json::to_value(evaluate(&image_ids, &categories, &gts, &dets).unwrap()).unwrap();
+    for (name, w) in want.as_object().unwrap() {
+        let (g, w) = (got[name].as_f64().unwrap(), w.as_f64().unwrap());
+        assert!((g - w).abs() < 1e-12, "{name}: eval --resize default {g}, detect + evaluate {w}");
+    }
+    assert_ne!(got, eval("none", "none.json"), "the resize changed nothing");
+}
+
+/// A 4000×1 image (and 1×4000) is detected at the default size (1333×1): no panic, finite scores and boxes.
+#[test]
+fn detect_handles_extreme_aspect_ratios() {
+    let dir = tmp("aspect");
+    for (w, h) in [(4000u32, 1u32), (1, 4000)] {
+        let path = dir.join(format!("{w}x{h}.png"));
+        image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])).save(&path).unwrap();
+        let out = cdetr(&[
+            "detect",
+            s(&path),
+            "--weights",
+            s(&tiny("model.safetensors")),
+            "--config",
+            s(&tiny("config.json")),
+            "--threshold",
+            "0",
+            "--top-k",
+            "5",
+        ]);
+        assert!(out.status.success(), "{w}x{h}: {}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!((v[0]["width"].as_u64(), v[0]["height"].as_u64()), (Some(w as u64), Some(h as u64)));
+        let dets = v[0]["detections"].as_array().unwrap();
+        assert_eq!(dets.len(), 5);
+        for d in dets {
+            assert!(d["score"].as_f64().unwrap().is_finite(), "{d}");
+            let b: Vec<f64> = (0..4).map(|k| d["box"][k].as_f64().unwrap()).collect();
+            // Not clipped to the image (as transformers' post-processing): finite and ordered.
+            assert!(b.iter().all(|v| v.is_finite()) && b[0] <= b[2] && b[1] <= b[3], "{w}x{h}: {d}");
+        }
+    }
 }
 
 /// `cdetr eval` on a COCO file with crowd regions, segmentation-style `area`s and a zero-area box equals

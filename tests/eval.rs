@@ -242,8 +242,9 @@ fn categories_outside_the_list_are_skipped_and_ids_deduplicated() {
     let g = gt(1, 1, [0.0, 0.0, 10.0, 10.0], false);
     let d = det(1, 1, [0.0, 0.0, 10.0, 10.0], 0.9);
     let base = evaluate(&[1], &[1], &[g], &[d]).unwrap();
-    assert_eq!(base.ap50, 0.9999999999999999); // pycocotools gives exactly this
-    assert_eq!(base.ap, 0.9999999999999998); // and this
+    // pycocotools gives exactly these (`tests/fixtures/eval/make_single_box_literals.py`).
+    assert_eq!(base.ap50, 0.9999999999999999);
+    assert_eq!(base.ap, 0.9999999999999998);
     let stray_gt = gt(1, 5, [50.0, 50.0, 10.0, 10.0], false);
     let stray_det = det(1, 6, [70.0, 70.0, 10.0, 10.0], 1.0);
     assert_eq!(evaluate(&[1, 1], &[1, 1], &[g, stray_gt], &[stray_det, d]), Ok(base));

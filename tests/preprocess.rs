@@ -141,11 +141,12 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// Hashes of `numpy.asarray(Image.fromarray(pattern).resize((ow, oh), Image.BILINEAR)).tobytes()` with
-/// Pillow 13.0.0 (down- and up-scaling, one axis only, extreme ratios, 1x1).
+/// Pillow 13.0.0 (down- and up-scaling, one axis only, extreme ratios, 1x1), as printed by
+/// `tests/fixtures/pillow/make_resize_hashes.py`.
 #[test]
 fn resize_bilinear_matches_pillow_hashes() {
     type Case = ((u32, u32), (u32, u32), u64);
-    let cases: [Case; 12] = [
+    let cases: [Case; 15] = [
         ((37, 23), (10, 7), 0xbe1aabcfa9dcad6e),
         ((37, 23), (80, 50), 0x54ed2952602328f9),
         ((64, 48), (64, 20), 0xccafae777d0d5652),
@@ -158,11 +159,31 @@ fn resize_bilinear_matches_pillow_hashes() {
         ((1, 1), (4, 3), 0x83695c95c0e94c11),
         ((9, 9), (1, 1), 0x6eb72819513484cf),
         ((333, 500), (800, 1201), 0x71d09beae05e73d8),
+        ((4000, 1), (1333, 1), 0x6ef2c74b927817b7),
+        ((1, 4000), (1, 1333), 0x20ac591d4ac065b7),
+        ((4000, 3), (1333, 1), 0xd3c73c3d75f734a6),
     ];
     for ((iw, ih), (ow, oh), hash) in cases {
         let out = resize_bilinear(&pattern(iw, ih), ow, oh);
         assert_eq!(out.dimensions(), (ow, oh));
         assert_eq!(fnv1a(out.as_raw()), hash, "{iw}x{ih} -> {ow}x{oh}");
+    }
+}
+
+/// A 1×4000 image (and 4000×1): the HF rule would make the short side `round(1333 / 4000) = 0`; it stays one
+/// pixel, the long side is capped at 1333, and preprocessing gives a 1×1333 batch with a full mask.
+#[test]
+fn extreme_aspect_ratios_keep_one_pixel() {
+    assert_eq!(target_size(1, 4000, 800, 1333), (1, 1333));
+    assert_eq!(target_size(4000, 1, 800, 1333), (1333, 1));
+    assert_eq!(ResizeMode::Default.output_size(3, 4000), (1, 1333));
+    for (w, h) in [(4000, 1), (1, 4000)] {
+        let batch = preprocess(&[pattern(w, h)], ResizeMode::Default);
+        let (bw, bh) = if w > h { (1333, 1) } else { (1, 1333) };
+        assert_eq!((batch.batch, batch.height, batch.width), (1, bh, bw), "{w}x{h}");
+        assert_eq!(batch.image_sizes, vec![(bh, bw)]);
+        assert!(batch.pixel_mask.iter().all(|&m| m == 1));
+        assert!(batch.pixel_values.iter().all(|v| v.is_finite()));
     }
 }
 

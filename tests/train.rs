@@ -214,7 +214,19 @@ fn step_lr_schedule() {
     assert_eq!(TrainOptions { lr_drop: 0, ..options }.learning_rates(100), (1e-4, 1e-5));
 }
 
-/// `--freeze-backbone`: a training step leaves every backbone weight as it was and changes the rest.
+/// Every backbone tensor: `(path, module type, values)`.
+fn backbone_tensors(t: &Trainer) -> Vec<(String, String, Vec<f32>)> {
+    cdetr::weights::ModelParams::of(&t.model().model.backbone)
+        .into_iter()
+        .map(|p| {
+            let values = pollster::block_on(cdetr::weights::read_param(p.values, &p.path)).unwrap();
+            (p.path, p.module, values)
+        })
+        .collect()
+}
+
+/// `--freeze-backbone`: a training step leaves every backbone tensor as it was (all of them, batch-norm
+/// statistics included) and changes the rest.
 #[test]
 fn frozen_backbone_does_not_move() {
     let mut t = trainer(TrainOptions {
@@ -224,19 +236,72 @@ fn frozen_backbone_does_not_move() {
         lr_backbone: 1e-3,
         ..TrainOptions::default()
     });
-    let read = |t: &Trainer| {
-        let m = t.model();
-        let conv: Vec<f32> =
-            m.model.backbone.layer4[0].conv2.weight.val().into_data().convert::<f32>().try_to_vec().unwrap();
-        let head: Vec<f32> = m.class_labels_classifier.weight.val().into_data().convert::<f32>().try_to_vec().unwrap();
-        (conv, head)
+    let head = |t: &Trainer| -> Vec<f32> {
+        t.model().class_labels_classifier.weight.val().into_data().convert::<f32>().try_to_vec().unwrap()
     };
-    let (conv0, head0) = read(&t);
+    let (before, head0) = (backbone_tensors(&t), head(&t));
+    assert!(before.len() > 50, "{} backbone tensors", before.len());
     let (batch, targets) = fixture_batch();
     pollster::block_on(t.train_step(&batch, &targets)).unwrap();
-    let (conv1, head1) = read(&t);
-    assert_eq!(conv0, conv1, "a frozen backbone weight changed");
-    assert_ne!(head0, head1, "the class head did not train");
+    for ((path, _, a), (_, _, b)) in before.iter().zip(&backbone_tensors(&t)) {
+        assert!(a == b, "frozen backbone tensor {path} changed");
+    }
+    assert_ne!(head0, head(&t), "the class head did not train");
+}
+
+/// The default recipe trains exactly the backbone tensors that the hub manifest marks trainable: it says
+/// (for all 265 backbone keys of the real R50) that only the convolutions of layer2–layer4 train, never the
+/// stem, layer1 or a batch-norm tensor; one step at lr 1e-3 on the tiny model moves those and no other.
+#[test]
+fn default_freezing_follows_the_hub_manifest() {
+    let text = std::fs::read_to_string(common::fixtures().join("manifests/hf_conditional_detr_resnet50.manifest.json"))
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let trainable_by_rule = |path: &str, batch_norm: bool| {
+        !batch_norm && ["layer2.", "layer3.", "layer4."].iter().any(|l| path.starts_with(l))
+    };
+    let mut backbone_keys = 0;
+    for (key, entry) in manifest["keys"].as_object().unwrap() {
+        let Some(path) = key.strip_prefix("model.backbone.conv_encoder.model.") else { continue };
+        backbone_keys += 1;
+        let batch_norm = entry["kind"] == "buffer";
+        assert_eq!(entry["trainable"].as_bool().unwrap(), trainable_by_rule(path, batch_norm), "{key}");
+    }
+    assert_eq!(backbone_keys, 265);
+
+    let mut t = trainer(TrainOptions { dropout: 0.0, lr: 1e-3, lr_backbone: 1e-3, ..TrainOptions::default() });
+    let before = backbone_tensors(&t);
+    let (batch, targets) = fixture_batch();
+    pollster::block_on(t.train_step(&batch, &targets)).unwrap();
+    let mut moved = 0;
+    for ((path, module, a), (_, _, b)) in before.iter().zip(&backbone_tensors(&t)) {
+        let trainable = trainable_by_rule(path, module == "Struct:FrozenBatchNorm2d");
+        assert_eq!(a != b, trainable, "{path} ({module}): trainable {trainable}, moved {}", a != b);
+        moved += trainable as usize;
+    }
+    assert!(moved > 10, "{moved} backbone tensors trained");
+}
+
+/// A diverging run is refused, not trained on: a learning rate of 1e30 blows the weights up in one step, the
+/// next step's predictions are not finite, the step fails saying the training diverged, and the step count
+/// stays.
+#[test]
+fn a_diverging_loss_is_refused() {
+    use cdetr::train::TrainError;
+    let (batch, targets) = fixture_batch();
+    let mut t = trainer(TrainOptions { lr: 1e30, lr_backbone: 1e30, dropout: 0.0, ..Default::default() });
+    let first = pollster::block_on(t.train_step(&batch, &targets)).unwrap();
+    assert!(first.loss.is_finite());
+    let err = pollster::block_on(t.train_step(&batch, &targets)).unwrap_err();
+    // Non-finite predictions are caught by the matcher, a non-finite loss of finite predictions by the step.
+    let said = err.to_string();
+    match &err {
+        TrainError::Diverged(v) => assert!(!v.is_finite() && said.contains("lower the learning rate"), "{said}"),
+        TrainError::Criterion(_) => assert!(said.contains("diverged"), "{said}"),
+        other => panic!("expected a divergence, got {other}"),
+    }
+    assert_eq!(t.step, 1, "a refused step is not counted");
+    assert!(TrainError::Diverged(f64::NAN).to_string().contains("lower the learning rate"));
 }
 
 /// The fixture's two images and targets as pixel boxes (for the image pipeline).
@@ -331,4 +396,137 @@ fn cached_feature_steps_equal_full_steps_with_a_frozen_backbone() {
     assert!(done && batch.features.dims()[0] == 2 && targets.len() == 2);
     let err = pollster::block_on(unfrozen.train_step_on_features(&batch, &targets)).unwrap_err();
     assert!(err.to_string().contains("frozen backbone"), "{err}");
+}
+
+/// StepLR across a snapshot: a run with `lr_drop` 1 saved in its second epoch resumes in that epoch, with the
+/// dropped learning rates, and continues with the losses of the run that was never stopped.
+#[test]
+fn snapshot_resumes_past_an_lr_drop() {
+    let (batch, targets) = fixture_batch();
+    let options = TrainOptions { lr: 5e-4, lr_backbone: 5e-5, lr_drop: 1, dropout: 0.0, ..Default::default() };
+    let config =
+        ConditionalDetrConfig::from_json(&std::fs::read_to_string(tiny("config.json")).unwrap(), "config.json")
+            .unwrap();
+    let mut a = trainer(options.clone());
+    for _ in 0..2 {
+        pollster::block_on(a.train_step(&batch, &targets)).unwrap();
+    }
+    a.epoch = 1;
+    let m = pollster::block_on(a.train_step(&batch, &targets)).unwrap();
+    assert_eq!((m.epoch, m.lr, m.lr_backbone), (1, 5e-4 * 0.1, 5e-5 * 0.1));
+    let snap = pollster::block_on(a.snapshot(&config)).unwrap();
+    let continued: Vec<_> = (0..2).map(|_| pollster::block_on(a.train_step(&batch, &targets)).unwrap()).collect();
+
+    let mut b = trainer(options);
+    b.restore(&snap).unwrap();
+    assert_eq!((b.step, b.epoch), (3, 1));
+    assert_eq!(b.options.learning_rates(b.epoch), (5e-4 * 0.1, 5e-5 * 0.1));
+    let resumed: Vec<_> = (0..2).map(|_| pollster::block_on(b.train_step(&batch, &targets)).unwrap()).collect();
+    for (x, y) in continued.iter().zip(&resumed) {
+        assert_eq!((y.step, y.epoch, y.lr, y.lr_backbone), (x.step, x.epoch, x.lr, x.lr_backbone));
+        assert!((x.loss - y.loss).abs() <= 1e-6 * x.loss.abs(), "continued {} vs resumed {}", x.loss, y.loss);
+    }
+}
+
+/// A truncated optimizer state (or model) is refused with a message that names it, and the trainer is left
+/// as it was: same step, epoch and weights (its next loss is the one it would have had).
+#[test]
+fn truncated_snapshots_are_refused_and_change_nothing() {
+    let (batch, targets) = fixture_batch();
+    let options = TrainOptions { lr: 5e-4, dropout: 0.0, ..Default::default() };
+    let config =
+        ConditionalDetrConfig::from_json(&std::fs::read_to_string(tiny("config.json")).unwrap(), "config.json")
+            .unwrap();
+    let mut a = trainer(options.clone());
+    for _ in 0..2 {
+        pollster::block_on(a.train_step(&batch, &targets)).unwrap();
+    }
+    let snap = pollster::block_on(a.snapshot(&config)).unwrap();
+    let mut fresh = trainer(options.clone());
+    let want = pollster::block_on(fresh.train_step(&batch, &targets)).unwrap().loss;
+
+    for cut in [snap.optimizer.len() / 2, 40, 0] {
+        let mut b = trainer(options.clone());
+        let mut corrupt = snap.clone();
+        corrupt.optimizer.truncate(cut);
+        let err = b.restore(&corrupt).unwrap_err().to_string();
+        assert!(err.contains("optimizer"), "cut at {cut}: {err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+        assert_eq!((b.step, b.epoch), (0, 0));
+        let got = pollster::block_on(b.train_step(&batch, &targets)).unwrap().loss;
+        assert!((got - want).abs() <= 1e-6 * want, "cut at {cut}: the refused snapshot changed the model");
+    }
+    let mut b = trainer(options);
+    let mut corrupt = snap.clone();
+    corrupt.model.truncate(snap.model.len() / 2);
+    let err = b.restore(&corrupt).unwrap_err().to_string();
+    assert!(err.contains("model snapshot"), "{err}");
+    assert_eq!((b.step, b.epoch), (0, 0));
+}
+
+/// The resume rule the CLI and the page share: a run rebuilt from its seed (a fresh `TrainingSet` from
+/// `Rng::new(seed)`, as `cdetr train --resume` and the page after a reload do) and restored from a snapshot
+/// taken in the middle of an epoch, then stepped through `Batches::step`, gives the uninterrupted run's
+/// losses, with shuffling and augmentation on and learning rates > 0.
+#[test]
+fn a_rebuilt_training_set_resumes_mid_epoch_exactly() {
+    use cdetr::data::TrainAugment;
+    use cdetr::data::augment::Rng;
+    use cdetr::preprocess::ResizeMode;
+    use cdetr::train::{Batches, TrainingSet};
+
+    let options = TrainOptions { lr: 1e-3, lr_backbone: 1e-4, dropout: 0.0, ..Default::default() };
+    let config =
+        ConditionalDetrConfig::from_json(&std::fs::read_to_string(tiny("config.json")).unwrap(), "config.json")
+            .unwrap();
+    let (images, boxes) = fixture_images();
+    let (mut images3, mut boxes3) = (images.clone(), boxes.clone());
+    images3.push(image::imageops::flip_vertical(&images[0]));
+    boxes3.push(
+        boxes[0]
+            .iter()
+            .map(|b| cdetr::data::BoxAnnotation {
+                bbox: [b.bbox[0], 96.0 - b.bbox[3], b.bbox[2], 96.0 - b.bbox[1]],
+                ..*b
+            })
+            .collect(),
+    );
+    let set = || {
+        Batches::Images(TrainingSet::new(
+            images3.clone(),
+            boxes3.clone(),
+            2,
+            Some(TrainAugment::new(96)),
+            ResizeMode::None,
+            true,
+            Rng::new(7),
+        ))
+    };
+    // Two steps per epoch (2 + 1 images); stepped as the CLI and the page do.
+    let run = |t: &mut Trainer, batches: &mut Batches, steps: usize| -> Vec<f64> {
+        (0..steps)
+            .map(|_| {
+                let (m, done) = pollster::block_on(batches.step(t)).unwrap();
+                if done {
+                    t.epoch += 1;
+                }
+                m.loss
+            })
+            .collect()
+    };
+    let mut a = trainer(options.clone());
+    let mut batches = set();
+    assert_eq!(batches.steps_per_epoch(), 2);
+    let first = run(&mut a, &mut batches, 3);
+    assert_eq!((a.step, a.epoch), (3, 1), "saved in the middle of the second epoch");
+    let snap = pollster::block_on(a.snapshot(&config)).unwrap();
+    let continued = run(&mut a, &mut batches, 3);
+    assert!(first.iter().chain(&continued).all(|l| l.is_finite()));
+
+    let mut b = trainer(options);
+    b.restore(&snap).unwrap();
+    let resumed = run(&mut b, &mut set(), 3);
+    for (x, y) in continued.iter().zip(&resumed) {
+        assert!((x - y).abs() <= 1e-6 * x.abs(), "continued {continued:?} vs resumed {resumed:?}");
+    }
 }

@@ -164,3 +164,102 @@ fn hub_detr_r50_layout_loads_into_the_default_detr_model_and_round_trips() {
     let err = load_model(&config, &ckpt, &Device::flex()).unwrap_err().to_string();
     assert!(err.contains("class_labels_classifier.weight (file [91, 256], model [92, 256])"), "{err}");
 }
+
+/// Every parameter of a loaded model under the name its place in the module tree gives it, independently of
+/// the loader's name table: the struct fields are the Hugging Face names, except the backbone's prefix
+/// (`model.backbone.` for `model.backbone.conv_encoder.model.`), `downsample.conv`/`.bn` for `downsample.0`/`.1`
+/// and LayerNorm's `gamma`/`beta` for `weight`/`bias`; Linear weights are read back as `[out, in]`.
+fn params_by_tree_name(model: &cdetr::model::ConditionalDetr) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    use cdetr::weights::{ModelParams, read_param};
+    let mut out = BTreeMap::new();
+    for p in ModelParams::of(model) {
+        let mut name = match p.path.strip_prefix("model.backbone.") {
+            Some(rest) => format!("model.backbone.conv_encoder.model.{rest}"),
+            None => p.path.clone(),
+        };
+        name = name.replace(".downsample.conv.", ".downsample.0.").replace(".downsample.bn.", ".downsample.1.");
+        if p.module == "Struct:LayerNorm" {
+            name = name.replace(".gamma", ".weight").replace(".beta", ".bias");
+        }
+        let mut data = pollster::block_on(read_param(p.values, &name)).unwrap();
+        let mut shape = p.shape.clone();
+        if p.module == "Struct:Linear" && shape.len() == 2 {
+            let (rows, cols) = (shape[0], shape[1]);
+            let mut t = vec![0f32; data.len()];
+            for r in 0..rows {
+                for c in 0..cols {
+                    t[c * rows + r] = data[r * cols + c];
+                }
+            }
+            (data, shape) = (t, vec![cols, rows]);
+        }
+        assert!(out.insert(name.clone(), (shape, data)).is_none(), "{name} twice");
+    }
+    out
+}
+
+/// Walks a hub manifest key by key: the model parameter at that key's place in the module tree holds
+/// exactly the file's tensor of that key (not only "the loader reads back what it wrote", which two
+/// same-shaped keys swapped in the name table would also pass).
+fn hub_manifest_walk(file: &str, config: &ConditionalDetrConfig, seed: u64) {
+    let keys = manifest(file);
+    let tensors = random_tensors(&keys, seed);
+    let ckpt = read_checkpoint_bytes(write_safetensors(&tensors, None), "model.safetensors").unwrap();
+    let model = load_model(config, &ckpt, &Device::flex()).unwrap();
+    let params = params_by_tree_name(&model);
+    assert_eq!(params.len(), keys.len(), "one model parameter per key");
+    for t in &tensors {
+        let (shape, data) = params.get(&t.name).unwrap_or_else(|| panic!("{}: no parameter at this place", t.name));
+        assert_eq!(shape, &t.shape, "{}", t.name);
+        assert!(data == &t.data, "{}: the parameter at this place holds another tensor", t.name);
+    }
+}
+
+#[test]
+fn hub_r50_manifest_key_by_key() {
+    hub_manifest_walk("hf_conditional_detr_resnet50.manifest.json", &ConditionalDetrConfig::default(), 6);
+}
+
+#[test]
+fn hub_detr_r50_manifest_key_by_key() {
+    hub_manifest_walk("hf_detr_resnet50.manifest.json", &ConditionalDetrConfig::detr(), 7);
+}
+
+/// The official manifest's own mapping (`hf_keys` and `op`, from transformers' conversion script) for each of
+/// its 564 keys: a `rename` lands in the parameter at its HF key's place, a `split_dim0_into_3` gives rows
+/// `[0:d]`, `[d:2d]`, `[2d:3d]` to q, k and v; together they fill all 588 parameters.
+#[test]
+fn official_r50_manifest_key_by_key() {
+    let text =
+        std::fs::read_to_string(fixtures().join("manifests/official_conditional_detr_r50.manifest.json")).unwrap();
+    let entries: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let entries = entries["keys"].as_object().unwrap();
+    let keys = manifest("official_conditional_detr_r50.manifest.json");
+    let tensors = random_tensors(&keys, 8);
+    let ckpt = read_checkpoint_bytes(write_safetensors(&tensors, None), "official.safetensors").unwrap();
+    let model = load_model(&ConditionalDetrConfig::default(), &ckpt, &Device::flex()).unwrap();
+    let params = params_by_tree_name(&model);
+    let mut filled = std::collections::BTreeSet::new();
+    for t in &tensors {
+        let entry = &entries[&t.name];
+        let hf_keys: Vec<&str> = entry["hf_keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+        let op = entry["op"].as_str().unwrap();
+        let parts = if op == "rename" {
+            assert_eq!(hf_keys.len(), 1, "{}", t.name);
+            1
+        } else {
+            assert!(op.starts_with("split_dim0_into_3"), "{}: unknown op {op}", t.name);
+            assert_eq!(hf_keys.len(), 3, "{}", t.name);
+            3
+        };
+        let block = t.data.len() / parts;
+        for (i, hf) in hf_keys.iter().enumerate() {
+            let (shape, data) = params.get(*hf).unwrap_or_else(|| panic!("{} → {hf}: no such parameter", t.name));
+            assert_eq!(shape[0] * parts, t.shape[0], "{} → {hf}", t.name);
+            assert!(data[..] == t.data[i * block..(i + 1) * block], "{} → {hf}: another tensor's values", t.name);
+            assert!(filled.insert(hf.to_string()), "{hf} filled twice");
+        }
+    }
+    assert_eq!(filled.len(), 588);
+    assert_eq!(filled.len(), params.len());
+}

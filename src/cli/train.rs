@@ -204,7 +204,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .collect(),
         None => data.boxes.clone(),
     };
-    let rng = Rng::new(args.seed.wrapping_add(trainer.epoch as u64));
+    // One generator for the run, resumed or not: every epoch and sample draws from a fork addressed by its
+    // position (`TrainingSet`), so the resumed epochs see the uninterrupted run's batches.
+    let rng = Rng::new(args.seed);
     let mut batches = if args.cache_features {
         let config = match args.augment {
             Augment::Default => FeatureCacheConfig {

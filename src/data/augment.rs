@@ -44,6 +44,14 @@ impl Rng {
         z ^ (z >> 31)
     }
 
+    /// An independent generator for `key`, derived from this one's state without advancing it. Training
+    /// draws each epoch's randomness from `base.fork(epoch)` and each sample's from a fork of that, so what
+    /// a step sees depends only on the seed, the epoch and the position in it: a run resumed at any step
+    /// draws what the uninterrupted run drew.
+    pub fn fork(&self, key: u64) -> Rng {
+        Rng::new(Rng::new(self.state ^ key.wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64())
+    }
+
     /// Uniform in `[0, 1)` (53 random bits).
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
