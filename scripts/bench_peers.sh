@@ -3,11 +3,12 @@
 # frame, on this machine, one peer right after the other:
 #   native:  `cdetr bench` (Burn, CPU) against PyTorch + transformers and ONNX Runtime (CPU), same threads;
 #   browser: the page's `?bench` against onnxruntime-web in the same headless Chromium, on the CPU (wasm;
-#            onnxruntime-web with 1 and 2 threads) and, with --webgpu, on WebGPU.
+#            onnxruntime-web with 1 and 2 threads) and, with --webgpu, on WebGPU; with --train, the page's
+#            fine-tuning step (max size 512, batch 1) by default and in the fast mode.
 # The ONNX model is exported by transformers from the very checkpoint `cdetr init` wrote, so every runtime
 # computes the same network. Prints the ratios and a Markdown table (also in target/bench/report.md).
 #
-# Usage: scripts/bench_peers.sh PYTHON [RUNS] [--webgpu]
+# Usage: scripts/bench_peers.sh PYTHON [RUNS] [--webgpu] [--train]
 #   PYTHON: a Python with torch, transformers 4.57, onnx, onnxscript, onnxruntime, e.g.
 #     bash ../shared/reference/setup_torch_cpu.sh /tmp/torchenv && /tmp/torchenv/bin/pip install onnx onnxscript onnxruntime
 # Not part of the test command (heavy installs, minutes of runtime).
@@ -15,8 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${1:?usage: scripts/bench_peers.sh PYTHON [RUNS] [--webgpu]}
 runs=${2:-5}
-webgpu=""
-[ "${3:-}" = "--webgpu" ] && webgpu="--webgpu"
+extra=()
+for a in "${@:3}"; do
+  case $a in --webgpu|--train) extra+=("$a");; *) echo "unknown option $a"; exit 2;; esac
+done
 threads=$(nproc)
 out=target/bench
 mkdir -p "$out"
@@ -33,6 +36,6 @@ echo "== native, $threads threads, median of $runs"
 
 echo "== browser (headless Chromium)"
 (cd scripts/bench-web && npm ci --no-audit --no-fund --loglevel=error)
-node scripts/bench-web/run.mjs --weights "$out/r50" --onnx "$out/r50.onnx" --frames "$runs" $webgpu > "$out/web.json"
+node scripts/bench-web/run.mjs --weights "$out/r50" --onnx "$out/r50.onnx" --frames "$runs" "${extra[@]}" > "$out/web.json"
 
 python3 scripts/bench_report.py "$out" | tee "$out/report.md"

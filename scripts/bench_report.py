@@ -33,7 +33,7 @@ def main():
         print(f"| native CPU | {burn['forward_median_s']:.3f} s (Burn) | {ort['forward_median_s']:.3f} s ({ort['backend']}) "
               f"| **{burn['forward_median_s'] / ort['forward_median_s']:.2f}** |")
     if web:
-        runs = {(r["runtime"].split()[0], r["ep"], r["threads"]): r for r in web["runs"]}
+        runs = {(r["runtime"].split()[0], r["ep"], r["threads"]): r for r in web["runs"] if r.get("kind") != "train"}
         page_cpu = runs.get(("cdetr", "cpu", 1))
         for threads in (1, 2):
             peer = runs.get(("onnxruntime-web", "wasm", threads))
@@ -46,6 +46,12 @@ def main():
             print(f"| Chromium {web['chromium']}, WebGPU | {page_gpu['medianMs'] / 1e3:.1f} s per frame "
                   f"(network {page_gpu['netMs'] / 1e3:.1f} s) | {peer['medianMs'] / 1e3:.1f} s ({peer['runtime']}, webgpu) "
                   f"| **{page_gpu['netMs'] / peer['medianMs']:.2f}** |")
+        full = next((r for r in web["runs"] if r.get("kind") == "train" and not r["fastMode"]), None)
+        fast = next((r for r in web["runs"] if r.get("kind") == "train" and r["fastMode"]), None)
+        if full and fast:
+            print(f"| Chromium {web['chromium']}, CPU (wasm), fine-tuning step, max size 512, batch 1 | "
+                  f"fast mode {fast['medianMs'] / 1e3:.2f} s | default (backbone from layer2) {full['medianMs'] / 1e3:.2f} s "
+                  f"| **{fast['medianMs'] / full['medianMs']:.2f}** ({full['medianMs'] / fast['medianMs']:.1f}× faster) |")
         print()
         print("Ratios compare the page's network time (`netMs`: forward + read-back, without pre- and post-processing) "
               "with `session.run` of onnxruntime-web.")

@@ -3,7 +3,7 @@
 // Results are shown in the table and exposed as `cdetrApp.bench` ({detect, train}).
 // `?bench` runs the detection benchmark once a model is ready (`&frames=N&size=S` override the
 // selects, `&warmup=W` the 2 warm-up frames, `&trainSteps=K` also runs the training benchmark,
-// `&maxSize=M&batch=B` set its options).
+// `&maxSize=M&batch=B&fast=0|1` set its options).
 
 import { $, el, fmtMs, mean, median, percentile, sleep } from './util.js';
 
@@ -131,7 +131,8 @@ export function initBench(app) {
     try {
       const opts = {
         lr: +$('#opt-lr').value || 1e-4, lrBackbone: +$('#opt-lr-backbone').value || 1e-5, batchSize: Math.max(1, +$('#opt-batch').value || 2),
-        maxSize: Math.max(64, +$('#opt-max-size').value || 512), augment: $('#opt-augment').checked, freezeBackbone: $('#opt-freeze').checked, seed: 0,
+        maxSize: Math.max(64, +$('#opt-max-size').value || 512), augment: $('#opt-augment').checked, freezeBackbone: $('#opt-freeze').checked,
+        fastMode: $('#opt-fast').checked, seed: 0,
       };
       const hasBoxes = app.state.dataset.images.some((r) => r.split !== 'val' && r.boxes.length);
       const { dataset, transfer } = hasBoxes ? await app.dataset.payload(Math.round(opts.maxSize * 1.25)) : shapesDataset();
@@ -146,7 +147,7 @@ export function initBench(app) {
         if (i > 0) times.push(performance.now() - t0);
       }
       const result = {
-        kind: 'train', backend: app.state.engine.backend, model: app.state.model.name, data: hasBoxes ? 'your dataset' : 'generated shapes',
+        kind: 'train', backend: app.state.engine.backend, model: app.state.model.name, data: hasBoxes ? 'your dataset' : 'generated shapes', fastMode: opts.fastMode,
         batchSize: opts.batchSize, maxSize: opts.maxSize, steps, meanMs: mean(times), medianMs: median(times), p90Ms: percentile(times, 0.9),
         stepsPerSecond: 1000 / mean(times), imagesPerSecond: (1000 * opts.batchSize) / mean(times), perStepMs: times,
       };
@@ -174,6 +175,7 @@ export function initBench(app) {
     // The training benchmark uses the fine-tuning options; these override them for this visit.
     if (p.get('maxSize')) $('#opt-max-size').value = p.get('maxSize');
     if (p.get('batch')) $('#opt-batch').value = p.get('batch');
+    if (p.get('fast')) $('#opt-fast').checked = p.get('fast') === '1';
     app.selectTab('bench');
     if (!app.state.model) {
       progress.textContent = 'waiting for a model…';

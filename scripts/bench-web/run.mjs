@@ -5,7 +5,10 @@
 // cross-origin isolation; the page's CPU fallback) and, with --webgpu, on WebGPU (SwiftShader unless the
 // machine has a GPU). Prints one JSON object.
 //
-//   node scripts/bench-web/run.mjs --weights target/bench/r50 --onnx target/bench/r50.onnx [--frames 5] [--webgpu]
+// With --train, also the page's fine-tuning step on the CPU fallback at max size 512, batch 1, on its
+// generated shapes: the backbone trained from layer2 (the default) against the fast mode.
+//
+//   node scripts/bench-web/run.mjs --weights target/bench/r50 --onnx target/bench/r50.onnx [--frames 5] [--webgpu] [--train]
 
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
@@ -21,6 +24,7 @@ const WEIGHTS = path.resolve(arg('weights', 'target/bench/r50'));
 const ONNX = path.resolve(arg('onnx', 'target/bench/r50.onnx'));
 const FRAMES = +arg('frames', '5');
 const WEBGPU = process.argv.includes('--webgpu');
+const TRAIN = process.argv.includes('--train');
 const BIN = path.resolve(ROOT, process.env.CDETR_BIN || 'target/release/cdetr');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const [WIDTH, HEIGHT] = [640, 480];
@@ -96,6 +100,24 @@ async function cdetrPage(b, server, backend, warmup, frames) {
   }
 }
 
+async function cdetrTrain(b, server, fast, steps) {
+  const page = await b.newPage();
+  page.on('pageerror', (e) => log(`page error: ${e.message}`));
+  try {
+    await page.goto(`${server.url}?bench&frames=1&size=${HEIGHT}&warmup=0&trainSteps=${steps}&maxSize=512&batch=1&fast=${fast ? 1 : 0}`);
+    await page.waitForFunction(() => window.cdetrApp && window.cdetrApp.ready, null, { timeout: 120_000 });
+    await page.evaluate(() => window.cdetrApp.ready);
+    log(`cdetr page (cpu): fine-tuning steps, ${fast ? 'fast mode' : 'backbone trained from layer2'}`);
+    await page.setInputFiles('#model-file', [path.join(WEIGHTS, 'model.safetensors'), path.join(WEIGHTS, 'config.json')]);
+    const done = await page.evaluate(() => (cdetrApp.bench.train ? cdetrApp.bench : cdetrApp.waitForEvent('bench-done', 3_600_000)));
+    const t = done.train;
+    if (!t) throw new Error('the page reported no training benchmark');
+    return { ...summarise({ runtime: 'cdetr page', ep: 'cpu', threads: 1, times: t.perStepMs }), kind: 'train', fastMode: !!t.fastMode, maxSize: t.maxSize, batchSize: t.batchSize };
+  } finally {
+    await page.close();
+  }
+}
+
 function summarise(r) {
   const sorted = [...r.times].sort((a, b) => a - b);
   return { ...r, medianMs: sorted[Math.floor((sorted.length - 1) / 2)] / 2 + sorted[Math.ceil((sorted.length - 1) / 2)] / 2, minMs: sorted[0], maxMs: sorted.at(-1) };
@@ -111,6 +133,10 @@ try {
     result.runs.push(await ort(cpu, ortSrv, 'wasm', 1, 1, FRAMES));
     result.runs.push(await ort(cpu, ortSrv, 'wasm', 2, 1, FRAMES));
     result.runs.push(await cdetrPage(cpu, pageSrv, 'cpu', 1, FRAMES));
+    if (TRAIN) {
+      result.runs.push(await cdetrTrain(cpu, pageSrv, false, 2));
+      result.runs.push(await cdetrTrain(cpu, pageSrv, true, 3));
+    }
   } finally {
     await cpu.close();
   }
