@@ -184,10 +184,16 @@ def main():
     if OUT.exists():
         shutil.rmtree(OUT)
     # COCO
-    for f in ["eval/cli/annotations.json", "eval/edge_cases.json", "eval/empty_detections.json", "eval/perfect.json"]:
+    put("coco", "annotations.json", (FX / "eval/cli/annotations.json").read_text())
+    for f in ["eval/edge_cases.json", "eval/realistic.json"]:
+        # the evaluation fixtures hold the ground truth as `gts` with `image_ids` and `category_ids`
         data = json.loads((FX / f).read_text())
-        gt = data.get("gt", data) if isinstance(data, dict) else data
-        put("coco", Path(f).name, json.dumps(gt, indent=1))
+        images = [{"id": i, "file_name": f"{i}.jpg", "width": 640, "height": 480} for i in data["image_ids"]]
+        if f.endswith("realistic.json"):
+            images = [{"id": i, "file_name": f"{i}.jpg"} for i in data["image_ids"]]  # sizes from the images
+        cats = [{"id": c, "name": f"class{c}"} for c in data["category_ids"]]
+        coco = {"images": images, "annotations": data["gts"], "categories": cats}
+        put("coco", Path(f).name, json.dumps(coco, indent=1))
     # VOC, and the same boxes as YOLO labels and page uploads
     yolo_classes = ["RBC", "WBC", "Platelets"]
     for xml in sorted((FX / "data/bccd/Annotations").glob("*.xml")):
