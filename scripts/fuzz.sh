@@ -16,6 +16,8 @@ timeout="${FUZZ_TIMEOUT:-10}"
 # FUZZ_RUNS=N also stops each target after N executions (whichever comes first).
 runs_flag=()
 [ -z "${FUZZ_RUNS:-}" ] || runs_flag=(-runs="$FUZZ_RUNS")
+# FUZZ_ARGS: more libFuzzer flags, e.g. FUZZ_ARGS=-max_len=4096.
+read -r -a extra_flags <<<"${FUZZ_ARGS:-}"
 
 cargo +nightly fuzz build >/dev/null 2>build.log || { cat build.log; exit 1; }
 mkdir -p logs
@@ -26,7 +28,7 @@ for t in "${targets[@]}"; do
   status=ok
   cargo +nightly fuzz run "$t" "corpus/$t" "seeds/$t" -- \
     -max_total_time="$secs" -timeout="$timeout" -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-    -print_final_stats=1 "${runs_flag[@]}" >"logs/$t.log" 2>&1 || status=FAILED
+    -print_final_stats=1 "${runs_flag[@]}" "${extra_flags[@]}" >"logs/$t.log" 2>&1 || status=FAILED
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "logs/$t.log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "logs/$t.log" | tail -1)
   if [ "$status" != ok ]; then
