@@ -528,6 +528,53 @@ fn format_names_and_file_errors() {
     assert!(matches!(err, DataError::Layout { .. }), "{err:?}");
 }
 
+/// CRC-32 (ISO-HDLC, as PNG chunks use).
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// A PNG with the given IHDR fields and an IDAT holding `idat` (zlib data, possibly truncated).
+fn png_file(width: u32, height: u32, depth: u8, color: u8, idat: &[u8]) -> Vec<u8> {
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend(kind);
+        c.extend(data);
+        c.extend(crc32(&[kind, data].concat()).to_be_bytes());
+        c
+    };
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([depth, color, 0, 0, 0]);
+    [&b"\x89PNG\r\n\x1a\n"[..], &chunk(b"IHDR", &ihdr), &chunk(b"IDAT", idat), &chunk(b"IEND", b"")].concat()
+}
+
+/// `decode_image` (the decoder of `detect`, `train` and `eval`): a 60000×60000 PNG header (10.8 GB of RGB)
+/// is refused by the decoder's memory limit before anything is allocated, a PNG whose pixel data stops
+/// early and an empty one are errors naming the file, and a valid 1×1 PNG decodes.
+#[test]
+fn decode_image_refuses_huge_truncated_and_empty_images() {
+    let huge = png_file(60_000, 60_000, 8, 2, &[0x78, 0x9c, 0x03, 0x00]);
+    let err = decode_image(&huge, "huge.png").unwrap_err().to_string();
+    assert!(err.starts_with("huge.png: cannot read image: ") && err.contains("limit"), "{err}");
+    // zlib of one row `0 r g b` (filter type 0), then cut short.
+    let row = [0x78, 0x9c, 0x63, 0xe0, 0x12, 0x91, 0x03, 0x00, 0x00, 0x68, 0x00, 0x3d];
+    let img = decode_image(&png_file(1, 1, 8, 2, &row), "one.png").unwrap();
+    assert_eq!((img.dimensions(), img.get_pixel(0, 0).0), ((1, 1), [10, 20, 30]));
+    let err = decode_image(&png_file(1, 1, 8, 2, &row[..6]), "cut.png").unwrap_err().to_string();
+    assert!(err.starts_with("cut.png: cannot read image: "), "{err}");
+    let err = decode_image(&png_file(0, 1, 8, 2, &row), "zero.png").unwrap_err().to_string();
+    assert!(err.starts_with("zero.png: cannot read image: "), "{err}");
+    let err = decode_image(b"", "nothing.png").unwrap_err().to_string();
+    assert!(err.starts_with("nothing.png: cannot read image: "), "{err}");
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // augmentation
 // ---------------------------------------------------------------------------------------------------------

@@ -133,6 +133,52 @@ fn non_float_and_corrupt_headers_are_rejected() {
     assert!(err.contains("garbled.safetensors") && err.contains("header"), "{err}");
 }
 
+/// A safetensors header that claims more bytes than the file has (10^15, or just past the end) is a
+/// "truncated" error naming both sizes, not an allocation; so is a tensor whose data lies past the end, or
+/// whose offsets are reversed.
+#[test]
+fn oversized_and_truncated_safetensors_headers_are_named() {
+    let mut bytes = 1_000_000_000_000_000u64.to_le_bytes().to_vec();
+    bytes.extend(b"{\"x\":{}}      ");
+    let err = read_checkpoint_bytes(bytes, "huge.safetensors").unwrap_err().to_string();
+    assert!(err.contains("huge.safetensors") && err.contains("claims 1000000000000000 bytes"), "{err}");
+    let mut bytes = u64::MAX.to_le_bytes().to_vec();
+    bytes.extend(b"{}");
+    let err = read_checkpoint_bytes(bytes, "max.safetensors").unwrap_err().to_string();
+    assert!(err.contains("max.safetensors") && err.contains("truncated"), "{err}");
+    for (offsets, what) in [("[0,400]", "beyond the end"), ("[8,4]", "beyond the end")] {
+        let header = format!(r#"{{"x":{{"dtype":"F32","shape":[1],"data_offsets":{offsets}}}}}"#);
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header.as_bytes());
+        bytes.extend([0u8; 8]);
+        let err = read_checkpoint_bytes(bytes, "cut.safetensors").unwrap_err().to_string();
+        assert!(err.contains("cut.safetensors") && err.contains(what), "{offsets}: {err}");
+    }
+}
+
+/// Random bytes, and random bytes behind a zip or pickle signature, given as a `.pth`: one error naming the
+/// file, never a panic.
+#[test]
+fn random_bytes_as_pth_are_an_error() {
+    let dir = std::env::temp_dir().join(format!("cdetr-weights-random-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let random: Vec<u8> = (0..4096)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    for (name, prefix) in [("random.pth", &b""[..]), ("zip.pth", b"PK\x03\x04"), ("pickle.pth", b"\x80\x02")] {
+        let path = dir.join(name);
+        std::fs::write(&path, [prefix, &random].concat()).unwrap();
+        let err = cdetr::weights::read_checkpoint_file(&path).unwrap_err().to_string();
+        assert!(err.contains(name), "{err}");
+    }
+}
+
 /// DETR: a checkpoint with exactly the 530 keys and shapes of `facebook/detr-resnet-50` `model.safetensors`
 /// loads into the default DETR model (`model_type: "detr"`) and reads back unchanged; it does not load as
 /// Conditional DETR, nor a Conditional DETR checkpoint as DETR.

@@ -46,12 +46,7 @@ pub fn load(weights: &Path, config: Option<&PathBuf>, device: &Device) -> Result
 /// Decodes an image file to RGB.
 pub fn read_image(path: &Path) -> Result<image::RgbImage> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read image", path.display()))?;
-    let img = image::load_from_memory(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: not a readable image ({e})", path.display()))?;
-    if img.width() == 0 || img.height() == 0 {
-        bail!("{}: the image is empty", path.display());
-    }
-    Ok(img.to_rgb8())
+    Ok(cdetr::data::decode_image(&bytes, &path.display().to_string())?)
 }
 
 /// The CPU device the CLI computes on.

@@ -33,7 +33,7 @@ const MAX_OVERFLOW_CONNECTIONS: usize = 4096;
 /// Largest request head (request line + headers) kept in memory per connection.
 const MAX_HEAD_BYTES: usize = 32 * 1024;
 /// A connection that has not sent a complete request head within this is closed.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const OVERFLOW_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Args)]
@@ -52,7 +52,8 @@ pub struct ServeArgs {
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
-struct Site {
+/// The two served folders (canonical) and their file services.
+pub(crate) struct Site {
     www: PathBuf,
     pkg: PathBuf,
     www_files: ServeDir,
@@ -60,20 +61,25 @@ struct Site {
     isolate: bool,
 }
 
-pub fn run(args: ServeArgs) -> Result<()> {
-    let www =
-        args.root.join("www").canonicalize().with_context(|| format!("{}: no www/ folder", args.root.display()))?;
-    let pkg =
-        args.root.join("pkg").canonicalize().with_context(|| format!("{}: no pkg/ folder", args.root.display()))?;
-    if !pkg.join("cdetr.js").exists() {
-        bail!("{}: the wasm bindings are missing; build them with scripts/build-web.sh", pkg.display());
+impl Site {
+    /// `root/www` and `root/pkg`, which must exist (and `pkg/cdetr.js` in it).
+    pub(crate) fn open(root: &Path, isolate: bool) -> Result<Site> {
+        let www = root.join("www").canonicalize().with_context(|| format!("{}: no www/ folder", root.display()))?;
+        let pkg = root.join("pkg").canonicalize().with_context(|| format!("{}: no pkg/ folder", root.display()))?;
+        if !pkg.join("cdetr.js").exists() {
+            bail!("{}: the wasm bindings are missing; build them with scripts/build-web.sh", pkg.display());
+        }
+        let files = |dir: &Path| ServeDir::new(dir).precompressed_br().precompressed_gzip();
+        Ok(Site { www_files: files(&www), pkg_files: files(&pkg), www, pkg, isolate })
     }
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let site = Arc::new(Site::open(&args.root, args.isolate)?);
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, args.port))
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let files = |dir: &Path| ServeDir::new(dir).precompressed_br().precompressed_gzip();
-    let site = Arc::new(Site { www_files: files(&www), pkg_files: files(&pkg), www, pkg, isolate: args.isolate });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -105,18 +111,27 @@ async fn accept_loop(listener: tokio::net::TcpListener, site: Arc<Site>) -> Resu
         let site = site.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let service = hyper::service::service_fn(move |req| {
-                let site = site.clone();
-                async move { Ok::<_, Infallible>(handle(req, &site).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(timeout)
-                .max_buf_size(MAX_HEAD_BYTES)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            serve_connection(stream, site, timeout).await;
         });
     }
+}
+
+/// Serves the requests of one connection (HTTP/1.1, heads bounded by [`MAX_HEAD_BYTES`], `timeout` to send
+/// a complete head) until it closes; errors end the connection.
+pub(crate) async fn serve_connection<I>(io: I, site: Arc<Site>, timeout: Duration)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let site = site.clone();
+        async move { Ok::<_, Infallible>(handle(req, &site).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 async fn handle(req: Request<Incoming>, site: &Site) -> Response<Body> {

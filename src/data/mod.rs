@@ -268,6 +268,17 @@ pub enum DataError {
     UnknownFormat(String),
 }
 
+/// Decodes an image file's bytes (PNG or JPEG, detected from the content) to RGB, alpha dropped and grey
+/// expanded; `source` names the file in errors. This is the one decoder of the CLI (`detect`, `train`, `eval`).
+pub fn decode_image(bytes: &[u8], source: &str) -> Result<RgbImage, DataError> {
+    let err = |message: String| DataError::Image { path: source.to_string(), message };
+    let img = image::load_from_memory(bytes).map_err(|e| err(e.to_string()))?;
+    if img.width() == 0 || img.height() == 0 {
+        return Err(err("the image is empty".into()));
+    }
+    Ok(img.to_rgb8())
+}
+
 /// Validates one box of an image of `width x height` (shared by all formats).
 ///
 /// * a NaN or infinite coordinate: dropped (`dropped_invalid`);

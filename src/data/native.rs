@@ -57,9 +57,7 @@ fn rel(path: &Path, root: &Path) -> String {
 /// Reads an image file as RGB (alpha dropped, grey expanded). The format is detected from the content.
 pub fn load_image(path: &Path) -> Result<RgbImage, DataError> {
     let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
-    let img = image::load_from_memory(&bytes)
-        .map_err(|e| DataError::Image { path: path.display().to_string(), message: e.to_string() })?;
-    Ok(img.to_rgb8())
+    super::decode_image(&bytes, &path.display().to_string())
 }
 
 /// `(width, height)` from the image header, without decoding the pixels.
