@@ -7,7 +7,7 @@
 //   WebGPU  (--enable-unsafe-webgpu: Chromium's SwiftShader adapter)  a, b, c, f, k, g
 //   CPU     (no flag: the page falls back to the CPU backend)         b, d, e, j
 //   hub     (CPU; a stand-in answers for huggingface.co)               h
-//   and one CPU profile each for: DETR + fast mode l, the full-size R50 m, a full storage quota q, an f16 Burnpack i
+//   and one CPU profile each for: DETR + fast mode l, the full-size R50 m, an f16 Burnpack i
 // Every wait has its own timeout (a trapped wasm call never settles); a failing scenario is reported and
 // the others still run. Screenshots, downloads and browser logs go to target/e2e/.
 //
@@ -948,34 +948,6 @@ async function labellingScenario(page, url, notes) {
   notes.push(`messages: three “No class 9” → one toast ×3; the log lists ${log.length} entries; ? shows ${shortcutRows} shortcuts`);
 }
 
-/** q: the browser's storage quota runs out (a real quota, set through the DevTools protocol): adding an image
- * says the storage is full, and everything stored before survives a reload. */
-async function quotaScenario(context, page, url, notes) {
-  await openApp(page, url);
-  await page.click('#tab-btn-train');
-  await importBccd(page);
-  const origin = new URL(url).origin;
-  const cdp = await context.newCDPSession(page);
-  const usage = await page.evaluate(async () => (await navigator.storage.estimate()).usage);
-  // Room for a few more kilobytes, not for another photo.
-  await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: usage + 4096 });
-  try {
-    await page.evaluate(() => document.querySelectorAll('#messages .msg').forEach((m) => m.remove()));
-    await page.setInputFiles('#dataset-file', [path.join(FIX, 'images/astronaut.png')]);
-    await until(page, () => [...document.querySelectorAll('.msg')].some((m) => /storage is full/.test(m.innerText)), null, 60_000, 'the storage-full message');
-    const msg = (await visibleMessages(page)).find((t) => /storage is full/.test(t));
-    assert(/What was saved before is kept/.test(msg), `the message does not say what is kept: ${msg}`);
-    notes.push(`quota ${usage + 4096} B: “${msg}”`);
-    await shot(page, 'q-storage-full', notes);
-    await openApp(page, url);
-    const names = await page.evaluate(() => cdetrApp.state.dataset.images.map((r) => `${r.name}:${r.boxes.length}`));
-    assert(names.length === 3 && names.every((n) => n.startsWith('BloodImage_')), `after the reload the dataset is ${names.join(', ')}`);
-    notes.push(`after a reload: ${names.join(', ')}`);
-  } finally {
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin }).catch(() => {});
-  }
-}
-
 /** An uncaught error in the page is a failure of the run, whichever scenario it happened in. */
 function checkPageErrors(tag, errors) {
   if (!errors.length) return;
@@ -1051,16 +1023,6 @@ async function main() {
         checkPageErrors('cpu-detr', detrPage.errors);
       } finally {
         await detrPage.close();
-      }
-    }
-
-    if (!ONLY || ONLY.has('q')) {
-      const quotaPage = await launch('cpu-quota', { webgpu: false, camera: clip.file });
-      try {
-        await scenario('q', 'storage quota exhausted → “storage is full”, nothing stored is lost', 120_000, (notes) => quotaScenario(quotaPage.context, quotaPage.page, server.url, notes));
-        checkPageErrors('cpu-quota', quotaPage.errors);
-      } finally {
-        await quotaPage.close();
       }
     }
 
