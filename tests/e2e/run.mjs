@@ -225,17 +225,27 @@ function compareDetections(pageDets, cliDets, width, height, notes) {
   const key = (d) => `${d.query}/${d.label}`;
   const cli = new Map(cliDets.map((d) => [key(d), d]));
   assert(pageDets.length === cliDets.length, `page has ${pageDets.length} detections, CLI ${cliDets.length}`);
-  let maxScore = 0, maxBox = 0, maxRef = 0, orderSame = true;
+  let maxScore = 0, maxBox = 0, maxRef = 0, swaps = 0;
   const boundary = Math.min(...cliDets.map((d) => d.score));
+  // Detections in one list only: each is explained by a near-tie at the top-k cut, so it must lie within TOL of
+  // the cut on both sides, and there can be no more of them than CLI detections that close to the cut.
+  const pageKeys = new Set(pageDets.map(key));
+  const cliOnly = cliDets.filter((d) => !pageKeys.has(key(d)));
+  const nearCut = cliDets.filter((d) => d.score - boundary <= TOL).length;
+  for (const c of cliOnly) assert(c.score - boundary <= TOL, `CLI detection query ${c.query} label ${c.label} (score ${c.score}) is missing from the page's output and not at the top-k cut (${boundary})`);
+  assert(cliOnly.length <= nearCut, `${cliOnly.length} detections differ at the cut, only ${nearCut} CLI detections are within ${TOL} of it`);
   pageDets.forEach((p, i) => {
     const c = cli.get(key(p));
     if (!c) {
-      // Only acceptable at the top-k cut with a near-tie.
       assert(Math.abs(p.score - boundary) <= TOL, `page detection query ${p.query} label ${p.label} (score ${p.score}) is not in the CLI's output`);
       notes.push(`query ${p.query} label ${p.label} differs at the top-${TOPK} boundary (near-tie)`);
       return;
     }
-    if (key(cliDets[i]) !== key(p)) orderSame = false;
+    // A different place is only explained by a near-tie with the detection the CLI has there.
+    if (key(cliDets[i]) !== key(p)) {
+      assert(Math.abs(p.score - cliDets[i].score) <= TOL, `query ${p.query} label ${p.label} is at place ${i} in the page, where the CLI has query ${cliDets[i].query} label ${cliDets[i].label} (scores ${p.score} vs ${cliDets[i].score})`);
+      swaps++;
+    }
     assert(p.label_name === c.label_name, `label name ${p.label_name} vs ${c.label_name}`);
     maxScore = Math.max(maxScore, Math.abs(p.score - c.score));
     for (let k = 0; k < 4; k++) maxBox = Math.max(maxBox, Math.abs(p.box[k] - c.box[k]) / (k % 2 ? height : width));
@@ -243,7 +253,7 @@ function compareDetections(pageDets, cliDets, width, height, notes) {
     assert((p.reference_point == null) === (c.reference_point == null), `query ${p.query}: reference point ${p.reference_point} vs CLI ${c.reference_point}`);
     if (p.reference_point) for (let k = 0; k < 2; k++) maxRef = Math.max(maxRef, Math.abs(p.reference_point[k] - c.reference_point[k]) / (k ? height : width));
   });
-  notes.push(`${pageDets.length} detections match the CLI: max |Δscore| ${maxScore.toExponential(2)}, max |Δbox|/size ${maxBox.toExponential(2)}, max |Δref point|/size ${maxRef.toExponential(2)}${orderSame ? ', same order' : ', order differs only among near-ties'}`);
+  notes.push(`${pageDets.length} detections match the CLI: max |Δscore| ${maxScore.toExponential(2)}, max |Δbox|/size ${maxBox.toExponential(2)}, max |Δref point|/size ${maxRef.toExponential(2)}${swaps ? `, ${swaps} places swapped by near-ties` : ', same order'}`);
   assert(maxScore <= TOL, `score differs by ${maxScore}`);
   assert(maxBox <= TOL, `box differs by ${maxBox} of the image size`);
   assert(maxRef <= TOL, `reference point differs by ${maxRef} of the image size`);
@@ -1175,7 +1185,12 @@ async function referenceScenario(page, backend, notes) {
   }
   notes.push(`relative errors: ${terms.join(', ')}`);
   notes.push(`first step at lr 0: loss ${metrics[0].loss.toFixed(6)} vs reference ${want.loss.toFixed(6)}; max relative error over ${Object.keys(want).filter((k) => !k.startsWith('card')).length} terms ${maxRel.toExponential(2)}`);
-  assert(maxRel <= 1e-5, `the first step's loss differs from the reference by ${maxRel} (relative)`);
+  // 1e-5 relative on the CPU backend (measured 5.9e-7). SwiftShader's f32 arithmetic is looser (its WGSL exp is
+  // off by up to 1.1e-6 relative, ~9 ulp, where the CPU rounds correctly), and the page's WebGPU forward differs
+  // from transformers by ~1e-5 in the scores, which the focal loss of the auxiliary layer turns into 3.6e-5
+  // relative: on WebGPU the bound is 1e-4.
+  const lossTol = backend === 'cpu' ? 1e-5 : 1e-4;
+  assert(maxRel <= lossTol, `the first step's loss differs from the reference by ${maxRel} (relative; bound ${lossTol})`);
   assert(metrics[0].num_boxes === SINGLE.loss.num_boxes, `num_boxes ${metrics[0].num_boxes}`);
   assert(Math.abs(metrics[1].loss - metrics[0].loss) <= 1e-6 * metrics[0].loss, `at lr 0 the second step's loss ${metrics[1].loss} differs from the first ${metrics[0].loss}`);
 }
