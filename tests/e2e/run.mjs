@@ -37,7 +37,7 @@ const ONLY = process.env.E2E_ONLY ? new Set(process.env.E2E_ONLY.split(',')) : n
 const SHORT = 320;
 const LONG = Math.round((SHORT * 1333) / 800); // 533, as the page computes it
 const TOPK = 10;
-const TOL = 1e-3;
+const TOL = 1e-4; // page vs CLI: largest seen 1.3e-5 (WebGPU on SwiftShader), 2e-7 on the CPU backend
 
 const results = [];
 const started = Date.now();
