@@ -356,7 +356,7 @@ export function initDetect(app) {
         ? 'the dot is the reference point'
         : 'DETR has no spatial/content split (positions are added to the content before the product): only the combined map';
       status.textContent = `${att.heads} heads · feature map ${att.featureWidth}×${att.featureHeight} (valid ${att.validWidth}×${att.validHeight}) · ${split}`;
-      app.state.detect.attention = { query: det.query, heads: att.heads, featureWidth: att.featureWidth, featureHeight: att.featureHeight, validWidth: att.validWidth, validHeight: att.validHeight };
+      app.state.detect.attention = { query: det.query, heads: att.heads, featureWidth: att.featureWidth, featureHeight: att.featureHeight, validWidth: att.validWidth, validHeight: att.validHeight, combined: Array.from(att.combined) };
       app.emit('attention', { query: det.query, heads: att.heads });
       attPanel.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
     } catch (e) {

@@ -42,6 +42,7 @@ export function initTraining(app) {
       lr: num('#opt-lr', 1e-4), lrBackbone: num('#opt-lr-backbone', 1e-5), batchSize: Math.max(1, Math.round(num('#opt-batch', 2))),
       maxSize: Math.max(64, Math.round(num('#opt-max-size', 512))), augment: $('#opt-augment').checked, freezeBackbone: $('#opt-freeze').checked,
       fastMode: $('#opt-fast').checked, fastScales: 1, seed: 0,
+      dropout: Math.min(0.9, Math.max(0, num('#opt-dropout', 0.1))),
     };
   }
   const maxSteps = () => Math.round(+$('#opt-max-steps').value || 0);
@@ -52,6 +53,7 @@ export function initTraining(app) {
     $('#opt-lr').value = o.lr; $('#opt-lr-backbone').value = o.lrBackbone; $('#opt-batch').value = o.batchSize;
     $('#opt-max-size').value = o.maxSize; $('#opt-augment').checked = o.augment; $('#opt-freeze').checked = o.freezeBackbone;
     $('#opt-fast').checked = !!o.fastMode;
+    if (o.dropout !== undefined) $('#opt-dropout').value = o.dropout;
   }
 
   // ---------------------------------------------------------------- persistence
