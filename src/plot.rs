@@ -105,9 +105,9 @@ pub fn confusion_matrix(cm: &ConfusionMatrix, names: &[String]) -> RgbImage {
     draw_text(&mut img, 8, 6, "confusion matrix (rows predicted, columns true)", 1, BLACK, None);
     let col_total: Vec<u64> = (0..n).map(|c| (0..n).map(|r| cm.get(r, c).unwrap_or(0)).sum()).collect();
     for r in 0..n {
-        for c in 0..n {
+        for (c, &total) in col_total.iter().enumerate() {
             let v = cm.get(r, c).unwrap_or(0);
-            let f = if col_total[c] > 0 { v as f64 / col_total[c] as f64 } else { 0.0 };
+            let f = if total > 0 { v as f64 / total as f64 } else { 0.0 };
             // white -> dark blue
             let colour = [(255.0 - 225.0 * f) as u8, (255.0 - 190.0 * f) as u8, (255.0 - 80.0 * f) as u8];
             let (x0, y0) = (l + c as i64 * cell, t + r as i64 * cell);
