@@ -416,7 +416,7 @@ async function diagnosticsScenario(page, url, notes) {
     const conf = [...document.querySelectorAll('#diag-confusion tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => Number(td.textContent || 0)));
     const heads = [...document.querySelectorAll('#diag-confusion thead th')].slice(1).map((th) => th.textContent);
     const worst = [...document.querySelectorAll('#diag-worst button')].map((b) => ({ id: b.dataset.id, name: b.textContent }));
-    return { ev: cdetrApp.state.training.evals.at(-1), perClass, rows, conf, heads, worst, valIds: val.map((r) => r.id) };
+    return { ev: cdetrApp.state.training.evals.at(-1), perClass, rows, conf, heads, worst, valIds: val.map((r) => String(r.id)) };
   });
   notes.push(`per-class rows: ${d.rows.map((r) => r.join(' ')).join(' | ')}; overall AP ${d.ev.ap.toFixed(4)} AP50 ${d.ev.ap50.toFixed(4)}`);
   assert(d.rows.length === Object.keys(d.perClass).length, `${d.rows.length} class rows for ${Object.keys(d.perClass).length} classes`);
@@ -436,7 +436,7 @@ async function diagnosticsScenario(page, url, notes) {
   assert(d.worst.length > 0, 'an untrained model on the validation split should leave errors to list');
   assert(d.worst.every((w) => d.valIds.includes(w.id)), `worst images ${JSON.stringify(d.worst)} are not validation images`);
   await page.click('#diag-worst button');
-  await until(page, (id) => cdetrApp.events.some((e) => e.type === 'editor-open' && e.detail.id === id), d.worst[0].id, 30_000, 'the worst image in the editor');
+  await until(page, (id) => cdetrApp.events.some((e) => e.type === 'editor-open' && String(e.detail.id) === id), d.worst[0].id, 30_000, 'the worst image in the editor');
   notes.push(`clicked “${d.worst[0].name}” → opened in the label editor`);
   await shot(page, 'o-worst-opened', notes);
 }
