@@ -376,6 +376,28 @@ pub struct Evaluation {
     precision: Vec<f64>,
     /// `[T, K, A, M]`, row-major; `-1` for settings without ground truth.
     recall: Vec<f64>,
+    /// Per category: ground truths that are not ignored in area range "all" (`npig`).
+    num_positive: Vec<usize>,
+}
+
+/// Per-category numbers from the accumulated arrays (area "all", maxDets 100), as
+/// [`Evaluation::per_class`] returns them; `-1` where the category has no (non-crowd) ground truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassMetrics {
+    pub category_id: u64,
+    /// Non-crowd ground truths of this category.
+    pub num_gt: usize,
+    /// AP @ IoU 0.50:0.95: `mean(precision[:, :, k, 0, 2][> -1])`.
+    pub ap: f64,
+    /// `mean(precision[0, :, k, 0, 2][> -1])`.
+    pub ap50: f64,
+    /// `mean(precision[5, :, k, 0, 2][> -1])`.
+    pub ap75: f64,
+    /// `recall[0, k, 0, 2]`: the recall reached at IoU 0.5.
+    pub recall50: f64,
+    /// `precision[0, :, k, 0, 2]`: precision at the 101 [`recall_thresholds`], IoU 0.5 (the
+    /// interpolated precision-recall curve; all `-1` without ground truth).
+    pub pr50: Vec<f64>,
 }
 
 impl Evaluation {
@@ -409,6 +431,39 @@ impl Evaluation {
             return None;
         }
         Some(self.recall[((t * self.k_len() + k) * A + a) * M + m])
+    }
+
+    /// AP of category `k` at IoU threshold index `t` (0 is 0.5, 5 is 0.75; area all, maxDets
+    /// 100): `mean(precision[t, :, k, 0, 2][> -1])`, `-1` without ground truth. `None` when out of
+    /// bounds.
+    pub fn category_ap_at(&self, k: usize, t: usize) -> Option<f64> {
+        if k >= self.k_len() || t >= T {
+            return None;
+        }
+        let k_len = self.k_len();
+        Some(mean_of_valid((0..R).map(move |r| self.precision[(((t * R + r) * k_len + k) * A) * M + 2])))
+    }
+
+    /// The interpolated precision of category `k` at the 101 [`recall_thresholds`], IoU threshold
+    /// index `t`, area all, maxDets 100 (`precision[t, :, k, 0, 2]`). `None` when out of bounds.
+    pub fn pr_curve(&self, k: usize, t: usize) -> Option<Vec<f64>> {
+        (0..R).map(|r| self.precision(t, r, k, 0, 2)).collect()
+    }
+
+    /// Per-category AP / AP50 / AP75, recall and IoU-0.5 precision-recall curve, in
+    /// [`Evaluation::category_ids`] order.
+    pub fn per_class(&self) -> Vec<ClassMetrics> {
+        (0..self.k_len())
+            .map(|k| ClassMetrics {
+                category_id: self.category_ids[k],
+                num_gt: self.num_positive[k],
+                ap: self.category_ap(k).unwrap_or(-1.0),
+                ap50: self.category_ap_at(k, 0).unwrap_or(-1.0),
+                ap75: self.category_ap_at(k, 5).unwrap_or(-1.0),
+                recall50: self.recall(0, k, 0, 2).unwrap_or(-1.0),
+                pr50: self.pr_curve(k, 0).unwrap_or_default(),
+            })
+            .collect()
     }
 
     /// `_summarize(ap, iouThr, areaRng, maxDets)`: the mean of the entries `> -1` of the slice, in
@@ -529,6 +584,7 @@ pub fn evaluate_detailed(
     let iou_thrs = iou_thresholds();
     let rec_thrs = recall_thresholds();
 
+    let mut num_positive = vec![0usize; k_len];
     let (mut gp, mut dp) = (0usize, 0usize);
     for k in 0..k_len {
         // evaluateImg for every image that has ground truth or detections of category k, in
@@ -563,6 +619,7 @@ pub fn evaluate_detailed(
         if per_image.is_empty() {
             continue;
         }
+        num_positive[k] = per_image.iter().map(|e| e.areas[0].num_positive).sum();
 
         for a in 0..A {
             let npig: usize = per_image.iter().map(|e| e.areas[a].num_positive).sum();
@@ -616,7 +673,198 @@ pub fn evaluate_detailed(
         }
     }
 
-    Ok(Evaluation { image_ids: imgs, category_ids: cats, precision, recall })
+    Ok(Evaluation { image_ids: imgs, category_ids: cats, precision, recall, num_positive })
+}
+
+/// Options of [`confusion_matrix`]: detections with `score >= score_threshold` count; a
+/// detection and a ground truth match when their IoU is `>= iou_threshold`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ConfusionOptions {
+    pub score_threshold: f64,
+    pub iou_threshold: f64,
+}
+
+impl Default for ConfusionOptions {
+    /// Ultralytics' validation defaults for the score (0.25), IoU 0.5.
+    fn default() -> Self {
+        Self { score_threshold: 0.25, iou_threshold: 0.5 }
+    }
+}
+
+/// Errors of one image at the [`ConfusionOptions`]: what a person fixing labels looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageErrors {
+    pub image_id: u64,
+    /// Ground truths no detection matched (bottom, background row).
+    pub missed: usize,
+    /// Detections that matched no ground truth (right, background column).
+    pub false_positives: usize,
+    /// Matched pairs whose classes differ.
+    pub confused: usize,
+    /// Ground truths (non-crowd) and counted detections of the image.
+    pub num_gt: usize,
+    pub num_det: usize,
+}
+
+impl ImageErrors {
+    /// `missed + false_positives + confused`.
+    pub fn total(&self) -> usize {
+        self.missed + self.false_positives + self.confused
+    }
+}
+
+/// A detection confusion matrix as Ultralytics draws it: `(K + 1) x (K + 1)` counts, rows the
+/// predicted class, columns the true class, index `K` the background (row `K`: missed ground
+/// truths; column `K`: false detections).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfusionMatrix {
+    /// Category ids of rows / columns `0..K` (sorted, de-duplicated).
+    pub category_ids: Vec<u64>,
+    /// Row-major `[predicted][true]`, `(K + 1)²` entries.
+    pub counts: Vec<u64>,
+    /// Per evaluated image (sorted image ids), its errors.
+    pub images: Vec<ImageErrors>,
+    pub options: ConfusionOptions,
+}
+
+impl ConfusionMatrix {
+    /// `K`; the background index.
+    pub fn num_classes(&self) -> usize {
+        self.category_ids.len()
+    }
+
+    /// Count of (predicted row, true column); `K` is the background. `None` when out of bounds.
+    pub fn get(&self, predicted: usize, truth: usize) -> Option<u64> {
+        let n = self.num_classes() + 1;
+        (predicted < n && truth < n).then(|| self.counts[predicted * n + truth])
+    }
+
+    /// The images with errors, most errors first (missed + false + confused, then missed, then
+    /// image id).
+    pub fn worst_images(&self) -> Vec<ImageErrors> {
+        let mut v: Vec<ImageErrors> = self.images.iter().copied().filter(|e| e.total() > 0).collect();
+        v.sort_by(|a, b| b.total().cmp(&a.total()).then(b.missed.cmp(&a.missed)).then(a.image_id.cmp(&b.image_id)));
+        v
+    }
+}
+
+/// Builds the [`ConfusionMatrix`] of `dets` against `gts` on `image_ids` × `category_ids`.
+///
+/// Per image, class-agnostically: detections below `score_threshold` are dropped; every pair of a
+/// (non-crowd) ground truth and a detection with IoU `>= iou_threshold` ([`box_iou`]) is a
+/// candidate, and pairs are taken greedily by decreasing IoU (ties: ground truth, then detection
+/// in input order) while neither side is taken (one-to-one, as Ultralytics' `process_batch`
+/// keeps the best pair per detection and per ground truth). A matched pair counts at
+/// `[predicted class][true class]` (the diagonal when they agree); an unmatched ground truth at
+/// `[background][true class]`; an unmatched detection at `[predicted class][background]`. Crowd
+/// ground truths are left out, and so are the detections they overlap at the IoU threshold
+/// (pycocotools ignores those too). Annotations outside `category_ids` are skipped, like
+/// [`evaluate`]; errors are those of [`evaluate`].
+pub fn confusion_matrix(
+    image_ids: &[u64],
+    category_ids: &[u64],
+    gts: &[GroundTruth],
+    dets: &[Detection],
+    options: ConfusionOptions,
+) -> Result<ConfusionMatrix, EvalError> {
+    let mut imgs = image_ids.to_vec();
+    imgs.sort_unstable();
+    imgs.dedup();
+    let mut cats = category_ids.to_vec();
+    cats.sort_unstable();
+    cats.dedup();
+    let k_len = cats.len();
+    let n = k_len + 1;
+
+    let mut img_gts: Vec<Vec<(usize, &GroundTruth)>> = vec![Vec::new(); imgs.len()];
+    for (index, g) in gts.iter().enumerate() {
+        if !(g.bbox.iter().all(|v| v.is_finite()) && g.area.is_finite()) {
+            return Err(EvalError::NonFiniteGroundTruth { index });
+        }
+        let Ok(i) = imgs.binary_search(&g.image_id) else {
+            return Err(EvalError::UnknownGroundTruthImage { index, image_id: g.image_id });
+        };
+        if let Ok(k) = cats.binary_search(&g.category_id) {
+            img_gts[i].push((k, g));
+        }
+    }
+    let mut img_dets: Vec<Vec<(usize, &Detection)>> = vec![Vec::new(); imgs.len()];
+    for (index, d) in dets.iter().enumerate() {
+        if !(d.bbox.iter().all(|v| v.is_finite()) && d.score.is_finite()) {
+            return Err(EvalError::NonFiniteDetection { index });
+        }
+        let Ok(i) = imgs.binary_search(&d.image_id) else {
+            return Err(EvalError::UnknownDetectionImage { index, image_id: d.image_id });
+        };
+        if let Ok(k) = cats.binary_search(&d.category_id)
+            && d.score >= options.score_threshold
+        {
+            img_dets[i].push((k, d));
+        }
+    }
+
+    let mut counts = vec![0u64; n * n];
+    let mut images = Vec::with_capacity(imgs.len());
+    for (i, &image_id) in imgs.iter().enumerate() {
+        let (crowd, regular): (Vec<_>, Vec<_>) = img_gts[i].iter().partition(|(_, g)| g.iscrowd);
+        // Detections inside a crowd region (and not matching a regular box better) are ignored
+        // below, unless matched.
+        let ds = &img_dets[i];
+        let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+        for (gi, (_, g)) in regular.iter().enumerate() {
+            for (di, (_, d)) in ds.iter().enumerate() {
+                let iou = box_iou(d.bbox, g.bbox, false);
+                if iou >= options.iou_threshold {
+                    pairs.push((iou, gi, di));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(Ordering::Equal));
+        let mut gt_det: Vec<Option<usize>> = vec![None; regular.len()];
+        let mut det_taken = vec![false; ds.len()];
+        for &(_, gi, di) in &pairs {
+            if gt_det[gi].is_none() && !det_taken[di] {
+                gt_det[gi] = Some(di);
+                det_taken[di] = true;
+            }
+        }
+        let mut e = ImageErrors {
+            image_id,
+            missed: 0,
+            false_positives: 0,
+            confused: 0,
+            num_gt: regular.len(),
+            num_det: ds.len(),
+        };
+        for (gi, &(tk, _)) in regular.iter().enumerate() {
+            match gt_det[gi] {
+                Some(di) => {
+                    let pk = ds[di].0;
+                    counts[pk * n + tk] += 1;
+                    if pk != tk {
+                        e.confused += 1;
+                    }
+                }
+                None => {
+                    counts[k_len * n + tk] += 1;
+                    e.missed += 1;
+                }
+            }
+        }
+        for (di, &(pk, d)) in ds.iter().enumerate() {
+            if det_taken[di] {
+                continue;
+            }
+            if crowd.iter().any(|(_, g)| box_iou(d.bbox, g.bbox, true) >= options.iou_threshold) {
+                e.num_det -= 1;
+                continue;
+            }
+            counts[pk * n + k_len] += 1;
+            e.false_positives += 1;
+        }
+        images.push(e);
+    }
+    Ok(ConfusionMatrix { category_ids: cats, counts, images, options })
 }
 
 #[cfg(test)]
@@ -638,5 +886,85 @@ mod tests {
         assert_eq!(r[100], 1.0);
         assert_eq!(r[35], 35.0 * 0.01);
         assert_ne!(r[35], 0.35); // numpy's linspace, not i / 100
+    }
+
+    fn g(image_id: u64, category_id: u64, bbox: [f64; 4]) -> GroundTruth {
+        GroundTruth { image_id, category_id, bbox, area: bbox[2] * bbox[3], iscrowd: false }
+    }
+
+    fn d(image_id: u64, category_id: u64, bbox: [f64; 4], score: f64) -> Detection {
+        Detection { image_id, category_id, bbox, score }
+    }
+
+    #[test]
+    fn confusion_matrix_hand_made() {
+        // Categories 3 (index 0) and 8 (index 1); background index 2.
+        let gts = [
+            g(1, 3, [0.0, 0.0, 10.0, 10.0]),                                        // found as 3
+            g(1, 8, [100.0, 0.0, 10.0, 10.0]),                                      // found as 3: confused
+            g(1, 8, [200.0, 0.0, 10.0, 10.0]), // missed (its detection is below the score)
+            g(2, 8, [0.0, 0.0, 20.0, 20.0]),   // two detections: the better one matches
+            g(2, 3, [300.0, 300.0, 10.0, 10.0]), // IoU 0.5 exactly: matched (>=)
+            g(2, 8, [500.0, 500.0, 10.0, 10.0]), // IoU below 0.5: missed
+            GroundTruth { iscrowd: true, ..g(2, 3, [100.0, 100.0, 100.0, 100.0]) }, // crowd: left out
+            g(3, 99, [0.0, 0.0, 10.0, 10.0]),  // category outside: skipped
+        ];
+        let dets = [
+            d(1, 3, [0.0, 0.0, 10.0, 10.0], 0.9),
+            d(1, 3, [100.0, 0.0, 10.0, 10.0], 0.8),
+            d(1, 8, [200.0, 0.0, 10.0, 10.0], 0.2), // below 0.25
+            d(1, 8, [400.0, 0.0, 10.0, 10.0], 0.6), // false positive
+            d(2, 3, [1.0, 1.0, 20.0, 20.0], 0.5),   // lower IoU duplicate: false positive
+            d(2, 8, [0.0, 0.0, 20.0, 19.0], 0.3),   // best IoU: matched
+            d(2, 3, [300.0, 300.0, 10.0, 20.0], 0.7),
+            d(2, 8, [505.0, 500.0, 10.0, 10.0], 0.7), // IoU 1/3: false positive, gt missed
+            d(2, 3, [120.0, 120.0, 10.0, 10.0], 0.9), // inside the crowd: ignored
+            d(3, 99, [0.0, 0.0, 10.0, 10.0], 0.9),    // skipped
+        ];
+        let cm = confusion_matrix(&[1, 2, 3], &[8, 3], &gts, &dets, ConfusionOptions::default()).unwrap();
+        assert_eq!(cm.category_ids, vec![3, 8]);
+        #[rustfmt::skip]
+        let want = vec![
+            // true: 3  8  bg
+            2, 1, 1, // predicted 3
+            0, 1, 2, // predicted 8
+            0, 2, 0, // background
+        ];
+        assert_eq!(cm.counts, want);
+        assert_eq!(cm.get(2, 1), Some(2));
+        assert_eq!(cm.get(3, 0), None);
+        assert_eq!(
+            cm.images[0],
+            ImageErrors { image_id: 1, missed: 1, false_positives: 1, confused: 1, num_gt: 3, num_det: 3 }
+        );
+        assert_eq!(
+            cm.images[1],
+            ImageErrors { image_id: 2, missed: 1, false_positives: 2, confused: 0, num_gt: 3, num_det: 4 }
+        );
+        assert_eq!(cm.images[2].total(), 0);
+        let worst: Vec<u64> = cm.worst_images().iter().map(|e| e.image_id).collect();
+        assert_eq!(worst, vec![1, 2]); // tie at 3 errors: id order; image 3 has none
+        // A higher IoU threshold turns the IoU-0.5 match into a miss and a false positive.
+        let strict = ConfusionOptions { iou_threshold: 0.6, ..Default::default() };
+        let cm = confusion_matrix(&[1, 2, 3], &[3, 8], &gts, &dets, strict).unwrap();
+        assert_eq!(cm.get(0, 0), Some(1));
+        assert_eq!(cm.get(2, 0), Some(1));
+        assert_eq!(cm.get(0, 2), Some(2));
+    }
+
+    #[test]
+    fn confusion_matrix_empty_and_errors() {
+        let cm = confusion_matrix(&[], &[1], &[], &[], ConfusionOptions::default()).unwrap();
+        assert_eq!(cm.counts, vec![0; 4]);
+        assert!(cm.images.is_empty());
+        let only_dets = [d(5, 1, [0.0, 0.0, 1.0, 1.0], 1.0)];
+        let cm = confusion_matrix(&[5], &[1], &[], &only_dets, ConfusionOptions::default()).unwrap();
+        assert_eq!(cm.counts, vec![0, 1, 0, 0]);
+        assert_eq!(
+            confusion_matrix(&[4], &[1], &[], &only_dets, ConfusionOptions::default()),
+            Err(EvalError::UnknownDetectionImage { index: 0, image_id: 5 })
+        );
+        let nan = [d(5, 1, [f64::NAN, 0.0, 1.0, 1.0], 1.0)];
+        assert!(confusion_matrix(&[5], &[1], &[], &nan, ConfusionOptions::default()).is_err());
     }
 }

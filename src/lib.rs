@@ -21,6 +21,7 @@ pub mod matcher;
 pub mod memory;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod postprocess;
 pub mod preprocess;
 pub mod train;

@@ -16,7 +16,10 @@ use crate::ConditionalDetrConfig;
 use crate::data::augment::TrainAugment;
 use crate::data::upload::{UploadedImage, dataset_from_uploads};
 use crate::data::{BoxAnnotation, Rng};
-use crate::eval::{CocoMetrics, Detection as EvalDetection, GroundTruth, evaluate};
+use crate::eval::{
+    ClassMetrics, CocoMetrics, ConfusionOptions, Detection as EvalDetection, GroundTruth, ImageErrors,
+    confusion_matrix, evaluate_detailed,
+};
 use crate::feature_cache::{FeatureCache, FeatureCacheConfig};
 use crate::memory::{BackboneTraining, Limits, ModelSize, WASM_HEAP_BYTES};
 use crate::model::backbone::ResNetConfig;
@@ -615,7 +618,11 @@ impl Engine {
         Ok(value)
     }
 
-    /// COCO AP of the current fine-tuned model on the validation split.
+    /// COCO AP of the current fine-tuned model on the validation split, with the diagnostics of
+    /// `cdetr eval --json`: `{ap, ap50, … (the twelve COCO numbers), classes: [{name, category_id,
+    /// num_gt, ap, ap50, ap75, recall50, pr50}], confusionLabels: [...classes, "background"],
+    /// confusion: {counts, …} (rows predicted, columns true; score 0.25, IoU 0.5), worst:
+    /// [{image_id (index into the validation split), missed, false_positives, confused, …}]}`.
     pub async fn evaluate(&mut self) -> Result<JsValue, JsError> {
         let session = self.session.as_ref().ok_or_else(|| js_err("no fine-tuning session"))?;
         if session.val.is_empty() {
@@ -665,8 +672,43 @@ impl Engine {
         let mut categories: Vec<u64> = session.label_map.iter().map(|&c| c as u64).collect();
         categories.sort_unstable();
         categories.dedup();
-        let metrics: CocoMetrics = evaluate(&image_ids, &categories, &gts, &dets).map_err(js_err)?;
-        to_js(&metrics)
+        let detailed = evaluate_detailed(&image_ids, &categories, &gts, &dets).map_err(js_err)?;
+        let confusion =
+            confusion_matrix(&image_ids, &categories, &gts, &dets, ConfusionOptions::default()).map_err(js_err)?;
+        let name_of = |id: u64| labels.get(id as usize).cloned().unwrap_or_else(|| id.to_string());
+        #[derive(Serialize)]
+        struct NamedClass {
+            name: String,
+            #[serde(flatten)]
+            metrics: ClassMetrics,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Report {
+            #[serde(flatten)]
+            stats: CocoMetrics,
+            classes: Vec<NamedClass>,
+            confusion_labels: Vec<String>,
+            confusion: crate::eval::ConfusionMatrix,
+            worst: Vec<ImageErrors>,
+        }
+        let report = Report {
+            stats: detailed.summarize(),
+            classes: detailed
+                .per_class()
+                .into_iter()
+                .map(|m| NamedClass { name: name_of(m.category_id), metrics: m })
+                .collect(),
+            confusion_labels: confusion
+                .category_ids
+                .iter()
+                .map(|&id| name_of(id))
+                .chain(["background".into()])
+                .collect(),
+            worst: confusion.worst_images(),
+            confusion,
+        };
+        to_js(&report)
     }
 
     /// Makes the fine-tuned model the one used for detection.

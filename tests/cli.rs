@@ -1378,3 +1378,92 @@ fn init_writes_the_full_size_hub_layouts() {
     assert_eq!(layout, manifest_shapes("hf_detr_resnet50.manifest.json"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `cdetr eval --json --plots` on the `eval_equals_pycocotools_on_a_coco_file` data: the overall stats are
+/// pycocotools' (`expected.json`), the per-class AP50s average to the overall AP50, every non-crowd ground
+/// truth is counted once in its confusion-matrix column, the worst images are sorted, and `results.csv` and
+/// the PNG plots are written.
+#[test]
+fn eval_json_and_plots_report_per_class_confusion_and_worst_images() {
+    let dir = tmp("eval-diag");
+    let fx = fixtures().join("eval/cli");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.join("expected.json")).unwrap()).unwrap();
+    std::fs::create_dir_all(dir.join("images")).unwrap();
+    for name in expected["images"].as_array().unwrap() {
+        let name = name.as_str().unwrap();
+        std::fs::copy(fixtures().join("images").join(name), dir.join("images").join(name)).unwrap();
+    }
+    std::fs::copy(fx.join("annotations.json"), dir.join("annotations.json")).unwrap();
+    let plots = dir.join("plots");
+    let out = cdetr(&[
+        "eval",
+        "--weights",
+        s(&tiny("model.safetensors")),
+        "--config",
+        s(&tiny("config.json")),
+        "--data",
+        s(&dir.join("annotations.json")),
+        "--resize",
+        "none",
+        "--json",
+        "--plots",
+        s(&plots),
+        "--conf",
+        "0.05",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    for (name, want) in expected["stats"].as_object().unwrap() {
+        let (g, w) = (got["stats"][name].as_f64().unwrap(), want.as_f64().unwrap());
+        assert!((g - w).abs() < 1e-9, "{name}: cdetr eval --json {g}, pycocotools {w}");
+    }
+    let classes = got["classes"].as_array().unwrap();
+    let valid: Vec<f64> = classes.iter().map(|c| c["ap50"].as_f64().unwrap()).filter(|&v| v > -1.0).collect();
+    assert!(!valid.is_empty());
+    let mean = valid.iter().sum::<f64>() / valid.len() as f64;
+    assert!((mean - got["stats"]["ap50"].as_f64().unwrap()).abs() < 1e-12, "mean per-class AP50 {mean}");
+    for c in classes {
+        assert_eq!(c["pr50"].as_array().unwrap().len(), 101);
+        assert!(c["name"].is_string() && c["ap"].is_f64() && c["ap75"].is_f64() && c["num_gt"].is_u64());
+    }
+
+    // Confusion matrix: (K + 1)² counts; column sums over the class columns are the non-crowd ground truths.
+    let labels = got["confusion_labels"].as_array().unwrap();
+    let n = labels.len();
+    assert_eq!(labels[n - 1], "background");
+    assert_eq!(n, classes.len() + 1);
+    let counts: Vec<u64> = got["confusion"]["counts"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert_eq!(counts.len(), n * n);
+    for (k, c) in classes.iter().enumerate() {
+        let col: u64 = (0..n).map(|r| counts[r * n + k]).sum();
+        assert_eq!(col, c["num_gt"].as_u64().unwrap(), "column {k}");
+    }
+    assert_eq!(counts[n * n - 1], 0, "background × background is always 0");
+    let worst = got["worst_images"].as_array().unwrap();
+    assert!(!worst.is_empty());
+    let totals: Vec<u64> = worst
+        .iter()
+        .map(|w| ["missed", "false_positives", "confused"].iter().map(|k| w[k].as_u64().unwrap()).sum())
+        .collect();
+    assert!(totals.windows(2).all(|p| p[0] >= p[1]), "{totals:?}");
+    let names: Vec<&str> = expected["images"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for w in worst {
+        assert!(names.iter().any(|n| w["image"].as_str().unwrap().ends_with(n)), "{w}");
+    }
+    // Missed objects in the JSON are the background row.
+    let missed: u64 = worst.iter().map(|w| w["missed"].as_u64().unwrap()).sum();
+    assert_eq!(missed, (0..n - 1).map(|c| counts[(n - 1) * n + c]).sum::<u64>());
+
+    let csv = std::fs::read_to_string(plots.join("results.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "class,category_id,instances,ap,ap50,ap75,recall50");
+    assert_eq!(lines.len(), classes.len() + 1);
+    let first: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(first[0], classes[0]["name"].as_str().unwrap());
+    assert_eq!(first[3].parse::<f64>().unwrap(), classes[0]["ap"].as_f64().unwrap());
+    for png in ["pr_curves.png", "confusion_matrix.png", "worst_1.png"] {
+        let img = image::open(plots.join(png)).unwrap_or_else(|e| panic!("{png}: {e}"));
+        assert!(img.width() > 100 && img.height() > 100, "{png}");
+    }
+}

@@ -284,3 +284,71 @@ fn metrics_serialize_with_field_names() {
     }
     assert_eq!(CocoMetrics::from_array(m.to_array()), m);
 }
+
+#[derive(Deserialize)]
+struct PerClassFixture {
+    scenarios: Vec<PerClassScenario>,
+}
+
+#[derive(Deserialize)]
+struct PerClassScenario {
+    name: String,
+    categories: Vec<PerClassCategory>,
+}
+
+#[derive(Deserialize)]
+struct PerClassCategory {
+    category_id: u64,
+    ap: f64,
+    ap_bits: String,
+    ap50_bits: String,
+    ap75_bits: String,
+    recall50_bits: String,
+    pr50_bits: Vec<String>,
+}
+
+/// Per-class AP / AP50 / AP75, IoU-0.5 recall and precision-recall curve equal pycocotools'
+/// `COCOeval.eval` (`tests/fixtures/eval/per_class.json`, made by `make_per_class_fixture.py`)
+/// to the last bit, on every scenario.
+#[test]
+fn per_class_metrics_match_pycocotools_bitwise() {
+    let f: PerClassFixture = serde_json::from_str(include_str!("fixtures/eval/per_class.json")).unwrap();
+    assert_eq!(f.scenarios.len(), SCENARIOS.len());
+    let mut checked = 0;
+    for (json, want) in SCENARIOS.iter().zip(&f.scenarios) {
+        let s = load(json);
+        assert_eq!(s.name, want.name);
+        let e = evaluate_detailed(&s.image_ids, &s.category_ids, &s.gts, &s.dets).unwrap();
+        let got = e.per_class();
+        assert_eq!(got.len(), want.categories.len(), "{}", s.name);
+        for (g, w) in got.iter().zip(&want.categories) {
+            let ctx = format!("{} category {}", s.name, w.category_id);
+            assert_eq!(g.category_id, w.category_id, "{ctx}");
+            assert!((g.ap - w.ap).abs() <= 1e-12, "{ctx}: AP {} vs {}", g.ap, w.ap);
+            for (name, got, want) in [
+                ("ap", g.ap, &w.ap_bits),
+                ("ap50", g.ap50, &w.ap50_bits),
+                ("ap75", g.ap75, &w.ap75_bits),
+                ("recall50", g.recall50, &w.recall50_bits),
+            ] {
+                assert_eq!(got.to_bits(), from_bits(want).to_bits(), "{ctx}: {name} {got:e} vs {:e}", from_bits(want));
+            }
+            assert_eq!(g.pr50.len(), w.pr50_bits.len());
+            for (r, (p, b)) in g.pr50.iter().zip(&w.pr50_bits).enumerate() {
+                assert_eq!(p.to_bits(), from_bits(b).to_bits(), "{ctx}: precision at recall index {r}");
+            }
+            // num_gt: the non-crowd ground truths of the category
+            let n = s.gts.iter().filter(|x| x.category_id == g.category_id && !x.iscrowd).count();
+            assert_eq!(g.num_gt, n, "{ctx}");
+            checked += 1;
+        }
+        // The per-class means are the overall AP / AP50 when they are computed over the same entries.
+        let m = e.summarize();
+        let valid: Vec<f64> = got.iter().map(|c| c.ap50).filter(|&v| v > -1.0).collect();
+        if !valid.is_empty() {
+            let mean = valid.iter().sum::<f64>() / valid.len() as f64;
+            assert!((mean - m.ap50).abs() < 1e-12, "{}: mean per-class AP50 {mean} vs AP50 {}", s.name, m.ap50);
+        }
+    }
+    assert!(checked > 30);
+}

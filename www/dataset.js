@@ -368,6 +368,8 @@ export function initDataset(app) {
     load,
     importFiles,
     addImage,
+    /** Opens an image in the label editor. */
+    open: (id) => openEditor(id),
     /** Decoded training data for the engine: {classNames, train, val} with RGBA scaled to ≤ maxSide. */
     async payload(maxSide) {
       const out = { classNames: [...D.classes], train: [], val: [] };

@@ -305,8 +305,11 @@ export function initTraining(app) {
     $('#t-ap').textContent = '…';
     try {
       await ensureSession();
-      const m = await app.engine.call('evaluate');
+      const valIds = app.state.dataset.images.filter((r) => r.split === 'val').map((r) => r.id);
+      const { classes, confusion, confusionLabels, worst, ...m } = await app.engine.call('evaluate');
       const entry = { step: T.step, epoch: T.epoch, ...m };
+      T.diag = { step: T.step, classes, confusion, confusionLabels, worst, valIds };
+      renderDiag();
       T.evals.push(entry);
       await saveRecord({ evals: T.evals });
       render();
@@ -318,6 +321,45 @@ export function initTraining(app) {
     } finally {
       done();
     }
+  }
+
+  /** The per-class table, the confusion matrix and the worst images of the last validation. */
+  function renderDiag() {
+    const d = T.diag;
+    $('#val-diag').hidden = !d;
+    if (!d) return;
+    $('#diag-when').textContent = `(step ${d.step})`;
+    const f = (v) => (v >= 0 ? v.toFixed(3) : '—');
+    $('#diag-classes').replaceChildren(
+      el('thead', {}, el('tr', {}, ['class', 'boxes', 'AP', 'AP50', 'AP75', 'recall50'].map((h) => el('th', { text: h })))),
+      el('tbody', {}, d.classes.map((c) => el('tr', { dataset: { class: c.name } },
+        el('td', { text: c.name }), el('td', { text: String(c.num_gt) }),
+        el('td', { class: 'ap', text: f(c.ap) }), el('td', { class: 'ap50', text: f(c.ap50) }),
+        el('td', { class: 'ap75', text: f(c.ap75) }), el('td', { text: f(c.recall50) })))),
+    );
+    const n = d.confusionLabels.length;
+    const counts = d.confusion.counts;
+    const colTotal = d.confusionLabels.map((_, c) => d.confusionLabels.reduce((s, _r, r) => s + counts[r * n + c], 0));
+    $('#diag-confusion').replaceChildren(
+      el('thead', {}, el('tr', {}, el('th', { text: 'pred \\ true' }), d.confusionLabels.map((l) => el('th', { text: l })))),
+      el('tbody', {}, d.confusionLabels.map((l, r) => el('tr', {}, el('th', { text: l }),
+        d.confusionLabels.map((_, c) => {
+          const v = counts[r * n + c];
+          const a = colTotal[c] ? v / colTotal[c] : 0;
+          return el('td', { class: r === c ? 'diag' : '', style: `background: rgba(40, 90, 200, ${(a * 0.8).toFixed(3)}); color: ${a > 0.5 ? '#fff' : ''}`, text: v ? String(v) : '' });
+        })))),
+    );
+    const records = d.valIds.map((id) => app.state.dataset.images.find((r) => r.id === id));
+    $('#diag-worst').replaceChildren(...d.worst.slice(0, 10).map((w) => {
+      const r = records[w.image_id];
+      const name = r ? r.name : `validation image ${w.image_id + 1}`;
+      return el('li', {}, el('button', {
+        type: 'button', class: 'btn ghost small', disabled: !r, dataset: { id: r?.id ?? '' },
+        title: 'Open in the label editor',
+        onclick: () => { if (r) { app.dataset.open(r.id); $('#editor-name')?.scrollIntoView({ block: 'center' }); } },
+      }, name), ` missed ${w.missed}, false ${w.false_positives}, confused ${w.confused} (${w.num_gt} boxes, ${w.num_det} detections)`);
+    }));
+    if (!d.worst.length) $('#diag-worst').append(el('li', { class: 'muted', text: 'no errors at score ≥ 0.25, IoU ≥ 0.5' }));
   }
 
   async function useForDetection() {

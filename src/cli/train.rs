@@ -108,6 +108,8 @@ pub struct LoadedData {
     /// Ground truth as the COCO evaluator reads it (the file's own boxes, areas and crowd regions for COCO
     /// JSON; the validated boxes otherwise).
     pub eval: Vec<Vec<cdetr::data::EvalAnnotation>>,
+    /// Each image's path as the dataset names it.
+    pub names: Vec<String>,
 }
 
 pub fn load_data(path: &Path, format: Option<DataFormat>, split: Option<&str>) -> Result<LoadedData> {
@@ -155,7 +157,8 @@ pub fn load_data(path: &Path, format: Option<DataFormat>, split: Option<&str>) -
             eprintln!("  {m}");
         }
     }
-    Ok(LoadedData { class_names: dataset.class_names, category_ids: dataset.category_ids, images, boxes, eval })
+    let names = dataset.samples.iter().map(|s| s.image.clone()).collect();
+    Ok(LoadedData { class_names: dataset.class_names, category_ids: dataset.category_ids, images, boxes, eval, names })
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {

@@ -409,6 +409,49 @@ async function quickTraining(page, { maxSize, maxSteps, snapshotEvery }) {
   await setValue(page, '#opt-snapshot-every', snapshotEvery);
 }
 
+/** o: validation diagnostics: the per-class AP table, the confusion matrix and the worst validation images (click → editor). */
+async function diagnosticsScenario(page, url, notes) {
+  if (!(await page.evaluate(() => cdetrApp.state.model))) await loadTinyModel(page);
+  await page.click('#tab-btn-train');
+  await importBccd(page);
+  await quickTraining(page, { maxSize: 160, maxSteps: 2, snapshotEvery: 2 });
+  await page.click('#train-start');
+  await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.step === 2, null, 180_000, '2 training steps');
+  await page.click('#train-eval');
+  await until(page, () => cdetrApp.state.training.evals.length > 0 && !document.querySelector('#val-diag').hidden, null, 120_000, 'validation with diagnostics');
+  const d = await page.evaluate(() => {
+    const D = cdetrApp.state.dataset;
+    const val = D.images.filter((r) => r.split === 'val');
+    const perClass = Object.fromEntries(D.classes.map((c) => [c, val.reduce((n, r) => n + r.boxes.filter((b) => b.cls === c && b.x1 > b.x0 && b.y1 > b.y0).length, 0)]));
+    const rows = [...document.querySelectorAll('#diag-classes tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent));
+    const conf = [...document.querySelectorAll('#diag-confusion tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => Number(td.textContent || 0)));
+    const heads = [...document.querySelectorAll('#diag-confusion thead th')].slice(1).map((th) => th.textContent);
+    const worst = [...document.querySelectorAll('#diag-worst button')].map((b) => ({ id: b.dataset.id, name: b.textContent }));
+    return { ev: cdetrApp.state.training.evals.at(-1), perClass, rows, conf, heads, worst, valIds: val.map((r) => String(r.id)) };
+  });
+  notes.push(`per-class rows: ${d.rows.map((r) => r.join(' ')).join(' | ')}; overall AP ${d.ev.ap.toFixed(4)} AP50 ${d.ev.ap50.toFixed(4)}`);
+  assert(d.rows.length === Object.keys(d.perClass).length, `${d.rows.length} class rows for ${Object.keys(d.perClass).length} classes`);
+  // The table's boxes column is the validation ground truth per class; the confusion matrix counts each once in its column.
+  for (const [i, r] of d.rows.entries()) {
+    assert(Number(r[1]) === d.perClass[r[0]], `class ${r[0]}: ${r[1]} boxes shown, ${d.perClass[r[0]]} in the validation split`);
+    const col = d.conf.reduce((s, row) => s + row[d.heads.indexOf(r[0])], 0);
+    assert(col === d.perClass[r[0]], `confusion column ${r[0]} (${i}) sums to ${col}, not ${d.perClass[r[0]]}`);
+  }
+  assert(d.heads.at(-1) === 'background' && d.conf.length === d.heads.length, `confusion labels ${d.heads.join(',')}`);
+  // The mean of the per-class AP50s (classes with ground truth) is the overall AP50, to the shown 3 decimals.
+  const ap50s = d.rows.map((r) => r[3]).filter((v) => v !== '—').map(Number);
+  if (ap50s.length) assert(Math.abs(ap50s.reduce((a, b) => a + b, 0) / ap50s.length - d.ev.ap50) < 2e-3 * ap50s.length, `per-class AP50 ${ap50s} vs AP50 ${d.ev.ap50}`);
+  notes.push(`confusion ${d.heads.join('/')}: ${JSON.stringify(d.conf)}; worst: ${d.worst.map((w) => w.name).join(', ') || 'none'}`);
+  await page.$eval('#val-diag', (e) => e.scrollIntoView({ block: 'start' }));
+  await shot(page, 'o-diagnostics', notes);
+  assert(d.worst.length > 0, 'an untrained model on the validation split should leave errors to list');
+  assert(d.worst.every((w) => d.valIds.includes(w.id)), `worst images ${JSON.stringify(d.worst)} are not validation images`);
+  await page.click('#diag-worst button');
+  await until(page, (id) => cdetrApp.events.some((e) => e.type === 'editor-open' && String(e.detail.id) === id), d.worst[0].id, 30_000, 'the worst image in the editor');
+  notes.push(`clicked “${d.worst[0].name}” → opened in the label editor`);
+  await shot(page, 'o-worst-opened', notes);
+}
+
 /** d: fine-tuning on BCCD, loss goes down, reload resumes, export loads in the CLI. */
 async function fineTuneScenario(page, url, notes) {
   if (!page.url().startsWith(url)) await openApp(page, url);
@@ -1349,6 +1392,18 @@ async function main() {
         }
       }
     }
+
+    // Validation diagnostics (its own CPU profile): per-class AP, confusion matrix, worst images → editor.
+    if (!ONLY || ONLY.has('o')) {
+      const diagPage = await launch('cpu-diag', { webgpu: false });
+      try {
+        await openApp(diagPage.page, server.url);
+        await scenario('o', 'validation diagnostics: per-class AP, confusion matrix, worst image opens in the editor', 300_000, (notes) => diagnosticsScenario(diagPage.page, server.url, notes));
+        checkPageErrors('cpu-diag', diagPage.errors);
+      } finally {
+        await diagPage.close();
+      }
+    }
   } finally {
     server.stop();
   }
@@ -1356,7 +1411,7 @@ async function main() {
 
 let fatal = null;
 try {
-  await withTimeout(main(), 15 * 60_000, 'the whole suite');
+  await withTimeout(main(), 30 * 60_000, 'the whole suite');
 } catch (e) {
   fatal = e;
 }

@@ -1,0 +1,176 @@
+//! Diagnostics plots drawn with the `image` crate and the [`crate::draw`] font: the per-class
+//! precision–recall curves and the confusion matrix that `cdetr eval --plots` writes.
+//! No I/O, threads or clocks (builds for `wasm32-unknown-unknown`); nothing panics on odd input
+//! (NaN or `-1` precision is left out, empty class lists draw empty axes).
+
+use image::{Rgb, RgbImage};
+
+use crate::draw::{draw_text, palette, text_size};
+use crate::eval::ConfusionMatrix;
+
+const WHITE: [u8; 3] = [255, 255, 255];
+const BLACK: [u8; 3] = [0, 0, 0];
+const GREY: [u8; 3] = [200, 200, 200];
+
+fn rect(img: &mut RgbImage, x0: i64, y0: i64, x1: i64, y1: i64, c: [u8; 3]) {
+    for y in y0.max(0)..y1.min(img.height() as i64) {
+        for x in x0.max(0)..x1.min(img.width() as i64) {
+            img.put_pixel(x as u32, y as u32, Rgb(c));
+        }
+    }
+}
+
+/// A line `width` pixels thick from `(x0, y0)` to `(x1, y1)` (sampled every half pixel).
+fn line(img: &mut RgbImage, (x0, y0): (f64, f64), (x1, y1): (f64, f64), width: i64, c: [u8; 3]) {
+    if ![x0, y0, x1, y1].iter().all(|v| v.is_finite()) {
+        return;
+    }
+    let steps = ((x1 - x0).abs().max((y1 - y0).abs()) * 2.0).ceil().clamp(1.0, 1e5) as i64;
+    for i in 0..=steps {
+        let t = i as f64 / steps as f64;
+        let (x, y) = ((x0 + (x1 - x0) * t).round() as i64, (y0 + (y1 - y0) * t).round() as i64);
+        rect(img, x - width / 2, y - width / 2, x - width / 2 + width, y - width / 2 + width, c);
+    }
+}
+
+/// One curve of [`pr_curves`]: a class name, its precision at the recall thresholds
+/// (`ClassMetrics::pr50`) and the AP shown in the legend.
+pub struct Curve<'a> {
+    pub name: &'a str,
+    pub precision: &'a [f64],
+    pub ap: f64,
+}
+
+/// Precision (y) against recall (x) for each class, one colour per class ([`palette`] of its
+/// index), with a legend `name AP`; `title` on top. 800×600 pixels.
+pub fn pr_curves(title: &str, curves: &[Curve]) -> RgbImage {
+    let (w, h) = (800u32, 600u32);
+    let mut img = RgbImage::from_pixel(w, h, Rgb(WHITE));
+    let (l, t, r, b) = (60i64, 40i64, 560i64, 540i64);
+    for i in 0..=10 {
+        let x = l + (r - l) * i / 10;
+        let y = b - (b - t) * i / 10;
+        line(&mut img, (x as f64, t as f64), (x as f64, b as f64), 1, GREY);
+        line(&mut img, (l as f64, y as f64), (r as f64, y as f64), 1, GREY);
+        let lab = format!("{:.1}", i as f64 / 10.0);
+        draw_text(&mut img, x as i32 - 9, b as i32 + 4, &lab, 1, BLACK, None);
+        draw_text(&mut img, l as i32 - 24, y as i32 - 5, &lab, 1, BLACK, None);
+    }
+    line(&mut img, (l as f64, t as f64), (l as f64, b as f64), 2, BLACK);
+    line(&mut img, (l as f64, b as f64), (r as f64, b as f64), 2, BLACK);
+    draw_text(&mut img, l as i32, 8, title, 2, BLACK, None);
+    draw_text(&mut img, ((l + r) / 2) as i32 - 18, b as i32 + 20, "recall", 1, BLACK, None);
+    draw_text(&mut img, 4, t as i32 - 16, "precision", 1, BLACK, None);
+    for (k, c) in curves.iter().enumerate() {
+        let colour = palette(k);
+        let n = c.precision.len();
+        if n >= 2 {
+            let pt = |i: usize| {
+                let p = c.precision[i];
+                (l as f64 + (r - l) as f64 * i as f64 / (n - 1) as f64, b as f64 - (b - t) as f64 * p)
+            };
+            for i in 1..n {
+                if c.precision[i - 1] >= 0.0 && c.precision[i] >= 0.0 {
+                    line(&mut img, pt(i - 1), pt(i), 2, colour);
+                }
+            }
+        }
+        let y = t as i32 + 14 * k as i32;
+        if y + 14 < h as i32 {
+            rect(&mut img, r + 16, y as i64 + 2, r + 28, y as i64 + 12, colour);
+            let ap = if c.ap >= 0.0 { format!("{:.3}", c.ap) } else { "-".into() };
+            draw_text(&mut img, r as i32 + 32, y, &format!("{} {ap}", c.name), 1, BLACK, None);
+        }
+    }
+    img
+}
+
+/// The confusion matrix as a heat map, rows predicted class, columns true class, the last row and
+/// column "background"; each column normalised by its total (as Ultralytics' normalised plot),
+/// cells showing the raw counts. `names` label the classes (missing names show the category id).
+pub fn confusion_matrix(cm: &ConfusionMatrix, names: &[String]) -> RgbImage {
+    let n = cm.num_classes() + 1;
+    let label = |i: usize| -> String {
+        if i + 1 == n {
+            "background".into()
+        } else {
+            names.get(i).cloned().unwrap_or_else(|| cm.category_ids[i].to_string())
+        }
+    };
+    let label_w = (0..n).map(|i| text_size(&label(i), 1).0).max().unwrap_or(0).min(200) as i64 + 8;
+    let cell = (640 / n as i64).clamp(14, 64);
+    let (l, t) = (label_w + 20, label_w + 40);
+    let (w, h) = ((l + cell * n as i64 + 20).max(300), t + cell * n as i64 + 20);
+    let mut img = RgbImage::from_pixel(w as u32, h as u32, Rgb(WHITE));
+    draw_text(&mut img, 8, 6, "confusion matrix (rows predicted, columns true)", 1, BLACK, None);
+    let col_total: Vec<u64> = (0..n).map(|c| (0..n).map(|r| cm.get(r, c).unwrap_or(0)).sum()).collect();
+    for r in 0..n {
+        for (c, &total) in col_total.iter().enumerate() {
+            let v = cm.get(r, c).unwrap_or(0);
+            let f = if total > 0 { v as f64 / total as f64 } else { 0.0 };
+            // white -> dark blue
+            let colour = [(255.0 - 225.0 * f) as u8, (255.0 - 190.0 * f) as u8, (255.0 - 80.0 * f) as u8];
+            let (x0, y0) = (l + c as i64 * cell, t + r as i64 * cell);
+            rect(&mut img, x0, y0, x0 + cell, y0 + cell, colour);
+            rect(&mut img, x0, y0, x0 + cell, y0 + 1, GREY);
+            rect(&mut img, x0, y0, x0 + 1, y0 + cell, GREY);
+            if v > 0 {
+                let s = v.to_string();
+                let (tw, th) = text_size(&s, 1);
+                let fg = if f > 0.5 { WHITE } else { BLACK };
+                draw_text(
+                    &mut img,
+                    (x0 + (cell - tw as i64) / 2) as i32,
+                    (y0 + (cell - th as i64) / 2) as i32,
+                    &s,
+                    1,
+                    fg,
+                    None,
+                );
+            }
+        }
+    }
+    for i in 0..n {
+        let s = label(i);
+        let (tw, _) = text_size(&s, 1);
+        draw_text(
+            &mut img,
+            (l - 4 - tw as i64) as i32,
+            (t + i as i64 * cell + cell / 2 - 6) as i32,
+            &s,
+            1,
+            BLACK,
+            None,
+        );
+        // column labels, vertical: one character per line would be tall; write them staggered
+        let y = 22 + (i % 2) as i64 * 12;
+        let x = l + i as i64 * cell + cell / 2 - tw as i64 / 2;
+        draw_text(&mut img, x as i32, (t - 36 + y - 22) as i32, &s, 1, BLACK, None);
+    }
+    img
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{ConfusionOptions, Detection, GroundTruth, confusion_matrix as cm_of};
+
+    #[test]
+    fn plots_draw_and_survive_odd_input() {
+        let p = vec![1.0, 0.8, f64::NAN, -1.0, 0.5];
+        let img = pr_curves(
+            "PR",
+            &[Curve { name: "a", precision: &p, ap: 0.5 }, Curve { name: "b", precision: &[], ap: -1.0 }],
+        );
+        assert_eq!(img.dimensions(), (800, 600));
+        assert!(img.pixels().any(|px| px.0 == palette(0)));
+        let gts =
+            [GroundTruth { image_id: 0, category_id: 1, bbox: [0.0, 0.0, 10.0, 10.0], area: 100.0, iscrowd: false }];
+        let dets = [Detection { image_id: 0, category_id: 1, bbox: [0.0, 0.0, 10.0, 10.0], score: 1.0 }];
+        let cm = cm_of(&[0], &[1, 2], &gts, &dets, ConfusionOptions::default()).unwrap();
+        let img = confusion_matrix(&cm, &["cat".into()]);
+        assert!(img.width() >= 300 && img.height() > 100);
+        let empty = cm_of(&[], &[], &[], &[], ConfusionOptions::default()).unwrap();
+        let _ = confusion_matrix(&empty, &[]);
+    }
+}
