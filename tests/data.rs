@@ -1,7 +1,7 @@
 //! Dataset parsing, validation, augmentation, batching and the synthetic dataset (`cdetr::data`).
 //!
-//! Uses inline annotation strings, the three BCCD copies in `tests/fixtures/data/bccd/` and, when present, the
-//! full BCCD set in `../shared/datasets/bccd` (skipped with a note otherwise, a failure when `CI` is set).
+//! Uses inline annotation strings, three BCCD images in `tests/fixtures/data/bccd/` and the full BCCD set in
+//! `tests/fixtures/data/bccd_full/` (a copy of `shared/datasets/bccd`: the tests need no `../shared`).
 
 use std::path::{Path, PathBuf};
 
