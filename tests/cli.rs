@@ -978,11 +978,9 @@ fn detect_handles_extreme_aspect_ratios() {
     }
 }
 
-/// `cdetr eval` on a COCO file with crowd regions, segmentation-style `area`s and a zero-area box equals
-/// pycocotools on the same file (`tests/fixtures/eval/cli`, made by `make_cli_eval_fixture.py`).
-#[test]
-fn eval_equals_pycocotools_on_a_coco_file() {
-    let dir = tmp("eval");
+/// Copies the `tests/fixtures/eval/cli` COCO file and its images into `dir`; returns its `expected.json`
+/// (pycocotools' stats on that file).
+fn copy_eval_fixture(dir: &Path) -> serde_json::Value {
     let fx = fixtures().join("eval/cli");
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fx.join("expected.json")).unwrap()).unwrap();
@@ -992,6 +990,15 @@ fn eval_equals_pycocotools_on_a_coco_file() {
         std::fs::copy(fixtures().join("images").join(name), dir.join("images").join(name)).unwrap();
     }
     std::fs::copy(fx.join("annotations.json"), dir.join("annotations.json")).unwrap();
+    expected
+}
+
+/// `cdetr eval` on a COCO file with crowd regions, segmentation-style `area`s and a zero-area box equals
+/// pycocotools on the same file (`tests/fixtures/eval/cli`, made by `make_cli_eval_fixture.py`).
+#[test]
+fn eval_equals_pycocotools_on_a_coco_file() {
+    let dir = tmp("eval");
+    let expected = copy_eval_fixture(&dir);
     let metrics = dir.join("metrics.json");
     let out = cdetr(&[
         "eval",
@@ -1285,20 +1292,6 @@ fn serve_survives_oversized_requests_and_idle_connections() {
     drop(idle);
 }
 
-/// `name → shape` of a manifest of a real checkpoint (`tests/fixtures/manifests`).
-fn manifest_shapes(file: &str) -> std::collections::BTreeMap<String, Vec<usize>> {
-    let text = std::fs::read_to_string(fixtures().join("manifests").join(file)).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v["keys"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, e)| {
-            (k.clone(), e["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect())
-        })
-        .collect()
-}
-
 /// `name → (dtype, shape)` of a safetensors file and its values' spread.
 fn safetensors_layout(path: &Path) -> (std::collections::BTreeMap<String, Vec<usize>>, f64) {
     let bytes = std::fs::read(path).unwrap();
@@ -1332,7 +1325,7 @@ fn init_writes_the_full_size_hub_layouts() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let weights = dir.join("a/model.safetensors");
     let (layout, spread) = safetensors_layout(&weights);
-    let expected = manifest_shapes("hf_conditional_detr_resnet50.manifest.json");
+    let expected = manifest("hf_conditional_detr_resnet50.manifest.json");
     assert_eq!(layout.len(), 588);
     assert_eq!(layout, expected);
     assert!(spread > 1e-3, "the weights look degenerate (rms {spread})");
@@ -1375,7 +1368,7 @@ fn init_writes_the_full_size_hub_layouts() {
     let detr = cdetr(&["init", "--detr", "--output", s(&dir.join("detr"))]);
     assert!(detr.status.success(), "{}", String::from_utf8_lossy(&detr.stderr));
     let (layout, _) = safetensors_layout(&dir.join("detr/model.safetensors"));
-    assert_eq!(layout, manifest_shapes("hf_detr_resnet50.manifest.json"));
+    assert_eq!(layout, manifest("hf_detr_resnet50.manifest.json"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -1386,15 +1379,7 @@ fn init_writes_the_full_size_hub_layouts() {
 #[test]
 fn eval_json_and_plots_report_per_class_confusion_and_worst_images() {
     let dir = tmp("eval-diag");
-    let fx = fixtures().join("eval/cli");
-    let expected: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fx.join("expected.json")).unwrap()).unwrap();
-    std::fs::create_dir_all(dir.join("images")).unwrap();
-    for name in expected["images"].as_array().unwrap() {
-        let name = name.as_str().unwrap();
-        std::fs::copy(fixtures().join("images").join(name), dir.join("images").join(name)).unwrap();
-    }
-    std::fs::copy(fx.join("annotations.json"), dir.join("annotations.json")).unwrap();
+    let expected = copy_eval_fixture(&dir);
     let plots = dir.join("plots");
     let out = cdetr(&[
         "eval",

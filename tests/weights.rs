@@ -13,21 +13,7 @@ use cdetr::ConditionalDetrConfig;
 use cdetr::weights::{
     CheckpointFormat, NamedTensor, collect_hf_tensors, load_model, read_checkpoint_bytes, write_safetensors,
 };
-use common::fixtures;
-
-/// `name → shape` of a manifest.
-fn manifest(file: &str) -> BTreeMap<String, Vec<usize>> {
-    let text = std::fs::read_to_string(fixtures().join("manifests").join(file)).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v["keys"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, e)| {
-            (k.clone(), e["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect())
-        })
-        .collect()
-}
+use common::{fixtures, manifest};
 
 /// Deterministic pseudo-random values in [-0.5, 0.5).
 fn random_tensors(keys: &BTreeMap<String, Vec<usize>>, seed: u64) -> Vec<NamedTensor> {

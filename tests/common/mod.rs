@@ -113,3 +113,17 @@ pub fn assert_close_abs(name: &str, a: &[f32], b: &[f64], tol: f64) {
         .fold((0.0, 0), |m, e| if e.0.is_nan() || e.0 > m.0 { e } else { m });
     assert!(worst <= tol, "{name}: |error| {worst:.3e} > {tol:.0e} at index {at} (got {}, reference {})", a[at], b[at]);
 }
+
+/// `name → shape` of a manifest of a real checkpoint (`tests/fixtures/manifests`).
+pub fn manifest(file: &str) -> std::collections::BTreeMap<String, Vec<usize>> {
+    let text = std::fs::read_to_string(fixtures().join("manifests").join(file)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["keys"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, e)| {
+            (k.clone(), e["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect())
+        })
+        .collect()
+}
