@@ -534,24 +534,30 @@ pub fn evaluate(
     Ok(evaluate_detailed(image_ids, category_ids, gts, dets)?.summarize())
 }
 
-/// Like [`evaluate`], but returns the accumulated precision / recall arrays
-/// (`COCOeval.evaluate(); COCOeval.accumulate()`).
-pub fn evaluate_detailed(
+/// The sorted, deduplicated image and category ids, and every annotation of a listed category keyed by
+/// `(category index, image index, input index)`, in input order.
+struct Keyed {
+    imgs: Vec<u64>,
+    cats: Vec<u64>,
+    gt: Vec<(usize, usize, usize)>,
+    dt: Vec<(usize, usize, usize)>,
+}
+
+/// Validates the annotations (finite values, known images) and keys them ([`Keyed`]); annotations of
+/// categories outside `category_ids` are skipped.
+fn key_annotations(
     image_ids: &[u64],
     category_ids: &[u64],
     gts: &[GroundTruth],
     dets: &[Detection],
-) -> Result<Evaluation, EvalError> {
+) -> Result<Keyed, EvalError> {
     let mut imgs = image_ids.to_vec();
     imgs.sort_unstable();
     imgs.dedup();
     let mut cats = category_ids.to_vec();
     cats.sort_unstable();
     cats.dedup();
-
-    // Validate, and key every kept annotation by (category index, image index); the stable sort
-    // keeps the input order within each pair.
-    let mut gt_keys: Vec<(usize, usize, usize)> = Vec::with_capacity(gts.len());
+    let mut gt = Vec::with_capacity(gts.len());
     for (index, g) in gts.iter().enumerate() {
         if !(g.bbox.iter().all(|v| v.is_finite()) && g.area.is_finite()) {
             return Err(EvalError::NonFiniteGroundTruth { index });
@@ -560,10 +566,10 @@ pub fn evaluate_detailed(
             return Err(EvalError::UnknownGroundTruthImage { index, image_id: g.image_id });
         };
         if let Ok(k) = cats.binary_search(&g.category_id) {
-            gt_keys.push((k, i, index));
+            gt.push((k, i, index));
         }
     }
-    let mut dt_keys: Vec<(usize, usize, usize)> = Vec::with_capacity(dets.len());
+    let mut dt = Vec::with_capacity(dets.len());
     for (index, d) in dets.iter().enumerate() {
         if !(d.bbox.iter().all(|v| v.is_finite()) && d.score.is_finite()) {
             return Err(EvalError::NonFiniteDetection { index });
@@ -572,9 +578,22 @@ pub fn evaluate_detailed(
             return Err(EvalError::UnknownDetectionImage { index, image_id: d.image_id });
         };
         if let Ok(k) = cats.binary_search(&d.category_id) {
-            dt_keys.push((k, i, index));
+            dt.push((k, i, index));
         }
     }
+    Ok(Keyed { imgs, cats, gt, dt })
+}
+
+/// Like [`evaluate`], but returns the accumulated precision / recall arrays
+/// (`COCOeval.evaluate(); COCOeval.accumulate()`).
+pub fn evaluate_detailed(
+    image_ids: &[u64],
+    category_ids: &[u64],
+    gts: &[GroundTruth],
+    dets: &[Detection],
+) -> Result<Evaluation, EvalError> {
+    // The stable sort keeps the input order within each (category, image) pair.
+    let Keyed { imgs, cats, gt: mut gt_keys, dt: mut dt_keys } = key_annotations(image_ids, category_ids, gts, dets)?;
     gt_keys.sort_by_key(|&(k, i, _)| (k, i));
     dt_keys.sort_by_key(|&(k, i, _)| (k, i));
 
@@ -767,40 +786,16 @@ pub fn confusion_matrix(
     dets: &[Detection],
     options: ConfusionOptions,
 ) -> Result<ConfusionMatrix, EvalError> {
-    let mut imgs = image_ids.to_vec();
-    imgs.sort_unstable();
-    imgs.dedup();
-    let mut cats = category_ids.to_vec();
-    cats.sort_unstable();
-    cats.dedup();
+    let Keyed { imgs, cats, gt, dt } = key_annotations(image_ids, category_ids, gts, dets)?;
     let k_len = cats.len();
     let n = k_len + 1;
-
     let mut img_gts: Vec<Vec<(usize, &GroundTruth)>> = vec![Vec::new(); imgs.len()];
-    for (index, g) in gts.iter().enumerate() {
-        if !(g.bbox.iter().all(|v| v.is_finite()) && g.area.is_finite()) {
-            return Err(EvalError::NonFiniteGroundTruth { index });
-        }
-        let Ok(i) = imgs.binary_search(&g.image_id) else {
-            return Err(EvalError::UnknownGroundTruthImage { index, image_id: g.image_id });
-        };
-        if let Ok(k) = cats.binary_search(&g.category_id) {
-            img_gts[i].push((k, g));
-        }
+    for &(k, i, index) in &gt {
+        img_gts[i].push((k, &gts[index]));
     }
     let mut img_dets: Vec<Vec<(usize, &Detection)>> = vec![Vec::new(); imgs.len()];
-    for (index, d) in dets.iter().enumerate() {
-        if !(d.bbox.iter().all(|v| v.is_finite()) && d.score.is_finite()) {
-            return Err(EvalError::NonFiniteDetection { index });
-        }
-        let Ok(i) = imgs.binary_search(&d.image_id) else {
-            return Err(EvalError::UnknownDetectionImage { index, image_id: d.image_id });
-        };
-        if let Ok(k) = cats.binary_search(&d.category_id)
-            && d.score >= options.score_threshold
-        {
-            img_dets[i].push((k, d));
-        }
+    for &(k, i, index) in dt.iter().filter(|&&(_, _, index)| dets[index].score >= options.score_threshold) {
+        img_dets[i].push((k, &dets[index]));
     }
 
     let mut counts = vec![0u64; n * n];
