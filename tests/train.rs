@@ -41,12 +41,15 @@ fn fixture_batch() -> (Batch, Vec<TargetBoxes>) {
 }
 
 fn trainer(options: TrainOptions) -> Trainer {
-    let config =
-        ConditionalDetrConfig::from_json(&std::fs::read_to_string(tiny("config.json")).unwrap(), "config.json")
-            .unwrap();
+    let config = tiny_config();
     let ckpt = read_checkpoint_file(&tiny("model.safetensors")).unwrap();
     let model = load_model_with_dropout(&config, &ckpt, options.dropout_rates(), &Device::flex().autodiff()).unwrap();
     Trainer::new(model, options)
+}
+
+/// The main fixture's `config.json`.
+fn tiny_config() -> ConditionalDetrConfig {
+    ConditionalDetrConfig::from_json(&std::fs::read_to_string(tiny("config.json")).unwrap(), "config.json").unwrap()
 }
 
 #[test]
@@ -114,9 +117,7 @@ fn overfits_two_images() {
 fn snapshot_resumes_exactly() {
     let (batch, targets) = fixture_batch();
     let options = TrainOptions { lr: 5e-4, dropout: 0.0, ..Default::default() };
-    let config =
-        ConditionalDetrConfig::from_json(&std::fs::read_to_string(tiny("config.json")).unwrap(), "config.json")
-            .unwrap();
+    let config = tiny_config();
     let mut a = trainer(options.clone());
     for _ in 0..3 {
         pollster::block_on(a.train_step(&batch, &targets)).unwrap();
@@ -404,9 +405,7 @@ fn cached_feature_steps_equal_full_steps_with_a_frozen_backbone() {
 fn snapshot_resumes_past_an_lr_drop() {
     let (batch, targets) = fixture_batch();
     let options = TrainOptions { lr: 5e-4, lr_backbone: 5e-5, lr_drop: 1, dropout: 0.0, ..Default::default() };
-    let config =
-        ConditionalDetrConfig::from_json(&std::fs::read_to_string(tiny("config.json")).unwrap(), "config.json")
-            .unwrap();
+    let config = tiny_config();
     let mut a = trainer(options.clone());
     for _ in 0..2 {
         pollster::block_on(a.train_step(&batch, &targets)).unwrap();
@@ -434,9 +433,7 @@ fn snapshot_resumes_past_an_lr_drop() {
 fn truncated_snapshots_are_refused_and_change_nothing() {
     let (batch, targets) = fixture_batch();
     let options = TrainOptions { lr: 5e-4, dropout: 0.0, ..Default::default() };
-    let config =
-        ConditionalDetrConfig::from_json(&std::fs::read_to_string(tiny("config.json")).unwrap(), "config.json")
-            .unwrap();
+    let config = tiny_config();
     let mut a = trainer(options.clone());
     for _ in 0..2 {
         pollster::block_on(a.train_step(&batch, &targets)).unwrap();
@@ -476,9 +473,7 @@ fn a_rebuilt_training_set_resumes_mid_epoch_exactly() {
     use cdetr::train::{Batches, TrainingSet};
 
     let options = TrainOptions { lr: 1e-3, lr_backbone: 1e-4, dropout: 0.0, ..Default::default() };
-    let config =
-        ConditionalDetrConfig::from_json(&std::fs::read_to_string(tiny("config.json")).unwrap(), "config.json")
-            .unwrap();
+    let config = tiny_config();
     let (images, boxes) = fixture_images();
     let (mut images3, mut boxes3) = (images.clone(), boxes.clone());
     images3.push(image::imageops::flip_vertical(&images[0]));
