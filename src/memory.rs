@@ -66,6 +66,11 @@ pub fn estimate_peak_bytes(backbone: &ResNetConfig, params: usize, workload: Wor
     (fixed + per_pixel * pixels as f64) as u64
 }
 
+/// The output stride of each ResNet stage: 4, 8, 16, 32 (16 for the last with DC5).
+pub fn stage_strides(backbone: &ResNetConfig) -> [f64; 4] {
+    [4.0, 8.0, 16.0, if backbone.dilation { 16.0 } else { 32.0 }]
+}
+
 /// Channels of every convolution output of the backbone per input pixel (`Σ C / stride²`): the volume of
 /// activations a forward pass writes, relative between configurations.
 pub fn activation_units(backbone: &ResNetConfig) -> f64 {
@@ -73,9 +78,8 @@ pub fn activation_units(backbone: &ResNetConfig) -> f64 {
     // The 7×7/2 convolution, then the 3×3/2 max-pool.
     let mut units = stem / 4.0 + stem / 16.0;
     let mut stride = 4.0f64;
-    for stage in 0..4 {
+    for (stage, next) in stage_strides(backbone).into_iter().enumerate() {
         let width = backbone.widths[stage] as f64;
-        let next = if stage == 0 || (stage == 3 && backbone.dilation) { stride } else { stride * 2.0 };
         for block in 0..backbone.blocks[stage] {
             // conv1 at the stage's input resolution for its first block, then conv2, conv3 (+ downsample).
             let conv1_stride = if block == 0 { stride } else { next };
@@ -102,12 +106,11 @@ pub fn largest_tensor_bytes(
     let pixels = (height * width) as f64;
     let stem = backbone.stem_width as f64 * pixels / 4.0;
     let mut largest = stem;
-    let mut stride = 4.0f64;
-    for stage in 0..4 {
-        let next = if stage == 0 || (stage == 3 && backbone.dilation) { stride } else { stride * 2.0 };
-        largest = largest.max(4.0 * backbone.widths[stage] as f64 * pixels / (next * next));
-        stride = next;
+    let strides = stage_strides(backbone);
+    for (stage, stride) in strides.into_iter().enumerate() {
+        largest = largest.max(4.0 * backbone.widths[stage] as f64 * pixels / (stride * stride));
     }
+    let stride = strides[3];
     let tokens = (height as f64 / stride).ceil() * (width as f64 / stride).ceil();
     largest = largest
         .max(config.encoder_attention_heads as f64 * tokens * tokens)

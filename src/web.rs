@@ -791,7 +791,7 @@ impl Engine {
         let mut limits = self.limits();
         if options.fast_mode {
             let channels = 4 * loaded.backbone.widths[3];
-            let stride = if loaded.backbone.dilation { 16 } else { 32 };
+            let stride = crate::memory::stage_strides(&loaded.backbone)[3] as usize;
             let views = 2 * options.fast_scales.max(1);
             let cache: usize = train
                 .iter()
