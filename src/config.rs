@@ -106,6 +106,7 @@ pub struct ConditionalDetrConfig {
 
 impl Default for ConditionalDetrConfig {
     fn default() -> Self {
+        let (matcher, loss) = (crate::matcher::MatcherCosts::default(), crate::criterion::LossWeights::default());
         Self {
             model_type: ModelType::ConditionalDetr,
             d_model: 256,
@@ -126,12 +127,12 @@ impl Default for ConditionalDetrConfig {
             num_channels: 3,
             position_embedding_type: "sine".into(),
             id2label: COCO_ID2LABEL.iter().enumerate().map(|(i, name)| (i.to_string(), (*name).to_string())).collect(),
-            class_cost: 2.0,
-            bbox_cost: 5.0,
-            giou_cost: 2.0,
-            cls_loss_coefficient: 2.0,
-            bbox_loss_coefficient: 5.0,
-            giou_loss_coefficient: 2.0,
+            class_cost: matcher.class as f64,
+            bbox_cost: matcher.bbox as f64,
+            giou_cost: matcher.giou as f64,
+            cls_loss_coefficient: loss.ce as f64,
+            bbox_loss_coefficient: loss.bbox as f64,
+            giou_loss_coefficient: loss.giou as f64,
             focal_alpha: 0.25,
             eos_coefficient: None,
             auxiliary_loss: false,

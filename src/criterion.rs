@@ -27,12 +27,25 @@ use crate::data::TargetBoxes;
 use crate::matcher::{ClassCost, MatchError, MatcherCosts, Matching, match_image_with};
 use crate::model::{DetrOutput, HeadOutput};
 
-/// Weights of the loss terms (official `cls_loss_coef`, `bbox_loss_coef`, `giou_loss_coef`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Weights of the loss terms (official `cls_loss_coef`, `bbox_loss_coef`, `giou_loss_coef`; the default
+/// 2 / 5 / 2 is the one set of defaults, which the hub `config.json` defaults also take).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LossWeights {
     pub ce: f32,
     pub bbox: f32,
     pub giou: f32,
+}
+
+impl LossWeights {
+    /// The weights of a model configuration (`cls_loss_coefficient`, `bbox_loss_coefficient`,
+    /// `giou_loss_coefficient`).
+    pub fn from_config(config: &ConditionalDetrConfig) -> Self {
+        Self {
+            ce: config.cls_loss_coefficient as f32,
+            bbox: config.bbox_loss_coefficient as f32,
+            giou: config.giou_loss_coefficient as f32,
+        }
+    }
 }
 
 impl Default for LossWeights {
@@ -94,16 +107,8 @@ impl DetrCriterion {
     /// `eos_coefficient`).
     pub fn from_config(config: &ConditionalDetrConfig) -> Self {
         Self {
-            matcher: MatcherCosts {
-                class: config.class_cost as f32,
-                bbox: config.bbox_cost as f32,
-                giou: config.giou_cost as f32,
-            },
-            weights: LossWeights {
-                ce: config.cls_loss_coefficient as f32,
-                bbox: config.bbox_loss_coefficient as f32,
-                giou: config.giou_loss_coefficient as f32,
-            },
+            matcher: MatcherCosts::from_config(config),
+            weights: LossWeights::from_config(config),
             eos_coefficient: config.eos_coefficient() as f32,
         }
     }

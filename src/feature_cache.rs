@@ -17,7 +17,7 @@ use crate::model::cpu_backbone::Stages;
 use crate::model::inference::InferenceModel;
 use crate::model::mask::PixelMask;
 use crate::preprocess::{ResizeMode, pad_batch};
-use crate::weights::{WeightsError, read_param};
+use crate::readback::{ReadbackError, read_floats};
 
 /// Which views of each image are cached.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +102,7 @@ impl FeatureCache {
         config: FeatureCacheConfig,
         rng: Rng,
         device: &Device,
-    ) -> Result<Self, WeightsError> {
+    ) -> Result<Self, ReadbackError> {
         let mut views = Vec::with_capacity(images.len());
         for (i, img) in images.iter().enumerate() {
             let b = boxes.get(i).map(Vec::as_slice).unwrap_or(&[]);
@@ -118,7 +118,7 @@ impl FeatureCache {
             }
             views.push(per_image);
         }
-        let order = crate::train::epoch_order(images.len(), config.shuffle, &rng, 0);
+        let order = crate::data::training_set::epoch_order(images.len(), config.shuffle, &rng, 0);
         Ok(Self { views, config, rng, order, epoch: 0, cursor: 0 })
     }
 
@@ -127,13 +127,13 @@ impl FeatureCache {
         img: &image::RgbImage,
         boxes: &[BoxAnnotation],
         device: &Device,
-    ) -> Result<View, WeightsError> {
+    ) -> Result<View, ReadbackError> {
         let batch = pad_batch(std::slice::from_ref(img));
         let pixels =
             Tensor::<4>::from_data(TensorData::new(batch.pixel_values, [1, 3, batch.height, batch.width]), device);
         let last = model.backbone(pixels, Stages::Last).pop().expect("the backbone has stages");
         let [_, channels, height, width] = last.dims();
-        let features = read_param(last.reshape([channels * height * width]), "backbone features").await?;
+        let features = read_floats(last.reshape([channels * height * width]), "backbone features").await?;
         let targets = TargetBoxes::from_annotations(boxes, img.width(), img.height());
         Ok(View { features, channels, height, width, targets })
     }
@@ -163,7 +163,8 @@ impl FeatureCache {
     /// Moves to batch `batch` of epoch `epoch` (the start of the epoch when `batch` is past its end).
     pub fn seek(&mut self, epoch: usize, batch: usize) {
         if epoch != self.epoch {
-            self.order = crate::train::epoch_order(self.views.len(), self.config.shuffle, &self.rng, epoch);
+            self.order =
+                crate::data::training_set::epoch_order(self.views.len(), self.config.shuffle, &self.rng, epoch);
             self.epoch = epoch;
         }
         self.cursor = if batch < self.steps_per_epoch() { batch * self.config.batch_size.max(1) } else { 0 };

@@ -14,6 +14,7 @@ pub mod criterion;
 pub mod data;
 pub mod draw;
 pub mod eval;
+pub mod evaluate;
 pub mod feature_cache;
 pub mod kernels;
 pub mod labels;
@@ -24,6 +25,8 @@ pub mod optim;
 pub mod plot;
 pub mod postprocess;
 pub mod preprocess;
+pub mod readback;
+pub mod session;
 pub mod train;
 #[cfg(target_family = "wasm")]
 pub mod web;

@@ -18,12 +18,20 @@ use pathfinding::prelude::{Matrix, kuhn_munkres_min};
 use crate::box_ops::cxcywh_to_xyxy_host;
 use crate::data::TargetBoxes;
 
-/// Weights of the three matching costs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Weights of the three matching costs (official `set_cost_class`, `set_cost_bbox`, `set_cost_giou`; the
+/// default 2 / 5 / 2 is the one set of defaults, which the hub `config.json` defaults also take).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MatcherCosts {
     pub class: f32,
     pub bbox: f32,
     pub giou: f32,
+}
+
+impl MatcherCosts {
+    /// The costs of a model configuration (`class_cost`, `bbox_cost`, `giou_cost`).
+    pub fn from_config(config: &crate::config::ConditionalDetrConfig) -> Self {
+        Self { class: config.class_cost as f32, bbox: config.bbox_cost as f32, giou: config.giou_cost as f32 }
+    }
 }
 
 impl Default for MatcherCosts {

@@ -137,7 +137,7 @@ fn best_class_per_query(raw: &RawPredictions, b: usize) -> Vec<(usize, usize, f3
 /// one transfer.
 pub async fn read_predictions(
     output: &crate::model::DetrOutput,
-) -> Result<RawPredictions, burn::tensor::ExecutionError> {
+) -> Result<RawPredictions, crate::readback::ReadbackError> {
     use burn::tensor::Tensor;
     let [batch, num_queries, num_labels] = output.last.logits.dims();
     let flat = |t: &Tensor<3>| {
@@ -146,8 +146,7 @@ pub async fn read_predictions(
     };
     let mut parts = vec![flat(&output.last.logits), flat(&output.last.pred_boxes)];
     parts.extend(output.reference_points.as_ref().map(flat));
-    let values =
-        Tensor::cat(parts, 0).into_data_async().await?.convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+    let values = crate::readback::read_floats(Tensor::cat(parts, 0), "predictions").await?;
     let (nl, nb) = (batch * num_queries * num_labels, batch * num_queries * 4);
     let part = |range: std::ops::Range<usize>| values.get(range).map(<[f32]>::to_vec).unwrap_or_default();
     Ok(RawPredictions {

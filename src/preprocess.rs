@@ -61,6 +61,26 @@ impl ResizeMode {
         }
     }
 
+    /// The processor's 800 : 1333 proportion at another size: shortest edge `shortest_edge`, longest edge
+    /// `round(shortest_edge · 1333 / 800)` (0: the image as it is). The page's input-size choice.
+    pub fn for_shortest_edge(shortest_edge: u32) -> Self {
+        if shortest_edge == 0 {
+            return ResizeMode::None;
+        }
+        let longest_edge = (shortest_edge as u64 * DEFAULT_LONGEST_EDGE as u64 + DEFAULT_SHORTEST_EDGE as u64 / 2)
+            / DEFAULT_SHORTEST_EDGE as u64;
+        ResizeMode::Size { shortest_edge, longest_edge: longest_edge.min(u32::MAX as u64) as u32 }
+    }
+
+    /// The same proportion for a longest side of `max_size` (shortest edge `max_size · 800 / 1333`): the
+    /// deterministic resize of fine-tuning at a reduced size (validation, no-augmentation training).
+    pub fn for_max_size(max_size: u32) -> Self {
+        ResizeMode::Size {
+            shortest_edge: (max_size as u64 * DEFAULT_SHORTEST_EDGE as u64 / DEFAULT_LONGEST_EDGE as u64) as u32,
+            longest_edge: max_size,
+        }
+    }
+
     /// Output `(height, width)` of an image of `(height, width)` under this mode.
     pub fn output_size(self, height: u32, width: u32) -> (u32, u32) {
         match self.edges() {

@@ -18,16 +18,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConditionalDetrConfig;
 use crate::criterion::{Criterion, CriterionError, DetrCriterion, LossWeights, SetCriterion};
-use crate::data::augment::{Rng, TrainAugment, resize_for_eval};
-use crate::data::{BoxAnnotation, TargetBoxes, collate};
+use crate::data::TargetBoxes;
+use crate::data::training_set::TrainingSet;
 use crate::feature_cache::{FeatureBatch, FeatureCache};
 use crate::matcher::MatcherCosts;
-use crate::model::mask::PixelMask;
+use crate::model::nested_tensor::NestedTensor;
 use crate::model::transformer::DropoutRates;
 use crate::model::{ConditionalDetr, DetrOutput, ForwardOptions};
 use crate::optim::AdamW;
-use crate::preprocess::{Batch, ResizeMode};
-use crate::weights::{ModelParams, WeightsError, read_param};
+use crate::preprocess::Batch;
+use crate::readback::{ReadbackError, read_floats};
+use crate::weights::{ModelParams, WeightsError};
 
 /// Hyper-parameters of a training run (official defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,12 +48,10 @@ pub struct TrainOptions {
     pub freeze_stem: bool,
     /// Dropout of the transformer (residual, attention and feed-forward dropout, as the official code).
     pub dropout: f64,
-    pub loss_ce: f32,
-    pub loss_bbox: f32,
-    pub loss_giou: f32,
-    pub cost_class: f32,
-    pub cost_bbox: f32,
-    pub cost_giou: f32,
+    /// Weights of the loss terms (2 / 5 / 2).
+    pub loss: LossWeights,
+    /// Weights of the matching costs (2 / 5 / 2).
+    pub matcher: MatcherCosts,
     pub focal_alpha: f32,
     /// Weight of DETR's no-object class in `loss_ce` (unused by Conditional DETR).
     pub eos_coefficient: f32,
@@ -69,12 +68,8 @@ impl Default for TrainOptions {
             freeze_backbone: false,
             freeze_stem: true,
             dropout: 0.1,
-            loss_ce: 2.0,
-            loss_bbox: 5.0,
-            loss_giou: 2.0,
-            cost_class: 2.0,
-            cost_bbox: 5.0,
-            cost_giou: 2.0,
+            loss: LossWeights::default(),
+            matcher: MatcherCosts::default(),
             focal_alpha: 0.25,
             eos_coefficient: 0.1,
         }
@@ -87,12 +82,8 @@ impl TrainOptions {
     /// the hub config, 1 / 5 / 2 and 0.1 for DETR).
     pub fn with_config_weights(self, config: &crate::config::ConditionalDetrConfig) -> Self {
         Self {
-            loss_ce: config.cls_loss_coefficient as f32,
-            loss_bbox: config.bbox_loss_coefficient as f32,
-            loss_giou: config.giou_loss_coefficient as f32,
-            cost_class: config.class_cost as f32,
-            cost_bbox: config.bbox_cost as f32,
-            cost_giou: config.giou_cost as f32,
+            loss: LossWeights::from_config(config),
+            matcher: MatcherCosts::from_config(config),
             focal_alpha: config.focal_alpha as f32,
             eos_coefficient: config.eos_coefficient() as f32,
             ..self
@@ -101,8 +92,7 @@ impl TrainOptions {
 
     /// The loss of a model: DETR's softmax criterion for a DETR model, the focal one otherwise.
     pub fn criterion(&self, detr: bool) -> Criterion {
-        let matcher = MatcherCosts { class: self.cost_class, bbox: self.cost_bbox, giou: self.cost_giou };
-        let weights = LossWeights { ce: self.loss_ce, bbox: self.loss_bbox, giou: self.loss_giou };
+        let (matcher, weights) = (self.matcher, self.loss);
         if detr {
             Criterion::Softmax(DetrCriterion { matcher, weights, eos_coefficient: self.eos_coefficient })
         } else {
@@ -129,6 +119,8 @@ pub enum TrainError {
     Criterion(#[from] CriterionError),
     #[error("{0}")]
     Weights(#[from] WeightsError),
+    #[error("{0}")]
+    Readback(#[from] ReadbackError),
     #[error("the loss is not finite ({0}); lower the learning rate")]
     Diverged(f64),
     #[error("invalid batch: {0}")]
@@ -195,14 +187,9 @@ impl Trainer {
         if batch.batch != targets.len() || batch.batch == 0 {
             return Err(TrainError::Batch(format!("{} images but {} target lists", batch.batch, targets.len())));
         }
-        let device = self.device();
-        let pixel_values = Tensor::<4>::from_data(
-            TensorData::new(batch.pixel_values.clone(), [batch.batch, 3, batch.height, batch.width]),
-            &device,
-        );
-        let mask =
-            PixelMask { batch: batch.batch, height: batch.height, width: batch.width, data: batch.pixel_mask.clone() };
-        let output = self.model().forward(pixel_values, &mask, ForwardOptions { aux: true, attention_maps: false });
+        let input = NestedTensor::from_batch(batch, &self.device());
+        let output =
+            self.model().forward(input.tensors, &input.mask, ForwardOptions { aux: true, attention_maps: false });
         self.step_on_output(output, targets).await
     }
 
@@ -235,7 +222,7 @@ impl Trainer {
         let names: Vec<String> = loss.components.iter().map(|(n, _)| n.clone()).collect();
         let mut values: Vec<Tensor<1>> = vec![loss.total.clone().detach()];
         values.extend(loss.components.iter().map(|(_, t)| t.clone().detach()));
-        let values = read_param(Tensor::cat(values, 0), "loss").await?;
+        let values = read_floats(Tensor::cat(values, 0), "loss").await?;
         let total = values[0] as f64;
         if !total.is_finite() {
             return Err(TrainError::Diverged(total));
@@ -281,7 +268,7 @@ impl Trainer {
     pub async fn snapshot(&self, config: &ConditionalDetrConfig) -> Result<TrainingSnapshot, TrainError> {
         let mut packs = Vec::new();
         for p in ModelParams::of(self.model()) {
-            let data = read_param(p.values, &p.path).await?;
+            let data = read_floats(p.values, &p.path).await?;
             packs.push(bridge::from_data(TensorData::new(data, p.shape), p.path, Some(p.id.val())));
         }
         let state = serde_json::json!({"step": self.step, "epoch": self.epoch, "options": self.options});
@@ -376,7 +363,7 @@ pub async fn global_grad_norm(model: &ConditionalDetr, grads: &GradientsParams) 
     let mut visitor = SquaredNorm { grads, sum: None };
     model.visit(&mut visitor);
     let Some(sum) = visitor.sum else { return Ok(0.0) };
-    let value = read_param(sum, "gradient norm").await?;
+    let value = read_floats(sum, "gradient norm").await?;
     Ok((value[0] as f64).sqrt())
 }
 
@@ -405,139 +392,6 @@ impl ModuleVisitor for ScaleGrads<'_> {
             self.grads.register(param.id, grad * self.factor);
         }
     }
-}
-
-/// How a dataset's classes relate to a checkpoint's label set.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LabelPlan {
-    /// Every dataset class is a model class: keep the class head; dataset class `i` is model class `map[i]`.
-    Keep(Vec<usize>),
-    /// New classes: a fresh class head for the dataset's label set.
-    NewHead,
-}
-
-/// Keeps the class head when every dataset class name is one of the model's (case-insensitive).
-pub fn plan_labels(dataset: &[String], model: &[String]) -> LabelPlan {
-    let find =
-        |name: &String| model.iter().position(|m| m.eq_ignore_ascii_case(name) && !m.eq_ignore_ascii_case("N/A"));
-    match dataset.iter().map(find).collect::<Option<Vec<usize>>>() {
-        Some(map) => LabelPlan::Keep(map),
-        None => LabelPlan::NewHead,
-    }
-}
-
-/// [`plan_labels`], and when the names do not match but the model has no real class names (every label
-/// is transformers' placeholder `LABEL_{i}`), the dataset's category ids are the model's label indices —
-/// the official semantics, where a COCO `category_id` is the class index — provided each is in range.
-pub fn plan_labels_with_ids(dataset: &[String], category_ids: &[i64], model: &[String]) -> LabelPlan {
-    if let LabelPlan::Keep(map) = plan_labels(dataset, model) {
-        return LabelPlan::Keep(map);
-    }
-    let placeholders = model.iter().enumerate().all(|(i, m)| *m == format!("LABEL_{i}"));
-    let in_range =
-        category_ids.len() == dataset.len() && category_ids.iter().all(|&id| id >= 0 && (id as usize) < model.len());
-    if placeholders && in_range && !model.is_empty() {
-        LabelPlan::Keep(category_ids.iter().map(|&id| id as usize).collect())
-    } else {
-        LabelPlan::NewHead
-    }
-}
-
-/// Labeled images in memory, served as augmented, padded batches (official `DataLoader` with a random
-/// sampler; the last, smaller batch of an epoch is kept).
-///
-/// Randomness is addressed, not streamed: epoch `e` is shuffled by `rng.fork(e)` and the sample at position
-/// `p` of that epoch is augmented by `rng.fork(e).fork(p + 1)` ([`Rng::fork`]), so the batches of a step
-/// depend only on the seed, the epoch and the step's place in it, and [`TrainingSet::seek`] (which
-/// [`Batches::step`] calls to follow the trainer) resumes a run exactly, at an epoch boundary or inside one.
-pub struct TrainingSet {
-    images: Vec<image::RgbImage>,
-    boxes: Vec<Vec<BoxAnnotation>>,
-    batch_size: usize,
-    augment: Option<TrainAugment>,
-    resize: ResizeMode,
-    shuffle: bool,
-    rng: Rng,
-    order: Vec<usize>,
-    epoch: usize,
-    cursor: usize,
-}
-
-impl TrainingSet {
-    /// `augment: None` resizes with `resize` only (deterministic input). `rng` is the run's generator (the
-    /// same seed gives the same batches).
-    pub fn new(
-        images: Vec<image::RgbImage>,
-        boxes: Vec<Vec<BoxAnnotation>>,
-        batch_size: usize,
-        augment: Option<TrainAugment>,
-        resize: ResizeMode,
-        shuffle: bool,
-        rng: Rng,
-    ) -> Self {
-        let order = epoch_order(images.len(), shuffle, &rng, 0);
-        Self { images, boxes, batch_size: batch_size.max(1), augment, resize, shuffle, rng, order, epoch: 0, cursor: 0 }
-    }
-
-    pub fn len(&self) -> usize {
-        self.images.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.images.is_empty()
-    }
-
-    pub fn steps_per_epoch(&self) -> usize {
-        self.images.len().div_ceil(self.batch_size)
-    }
-
-    /// `(epoch, batch within the epoch)` of the next batch.
-    pub fn position(&self) -> (usize, usize) {
-        (self.epoch, self.cursor / self.batch_size)
-    }
-
-    /// Moves to batch `batch` of epoch `epoch` (the start of the epoch when `batch` is past its end).
-    pub fn seek(&mut self, epoch: usize, batch: usize) {
-        if epoch != self.epoch {
-            self.order = epoch_order(self.images.len(), self.shuffle, &self.rng, epoch);
-            self.epoch = epoch;
-        }
-        self.cursor = if batch < self.steps_per_epoch() { batch * self.batch_size } else { 0 };
-    }
-
-    /// The next batch, and whether it ends the epoch. Panics on an empty set (callers check).
-    pub fn next_batch(&mut self) -> (Batch, Vec<TargetBoxes>, bool) {
-        assert!(!self.images.is_empty(), "an empty training set has no batches");
-        let end = (self.cursor + self.batch_size).min(self.order.len());
-        let mut images = Vec::with_capacity(end - self.cursor);
-        let mut boxes = Vec::with_capacity(end - self.cursor);
-        let epoch_rng = self.rng.fork(self.epoch as u64);
-        for (position, &i) in self.order.iter().enumerate().take(end).skip(self.cursor) {
-            let (img, b) = match &self.augment {
-                Some(aug) => aug.apply(&self.images[i], &self.boxes[i], &mut epoch_rng.fork(position as u64 + 1)),
-                None => resize_for_eval(&self.images[i], &self.boxes[i], self.resize),
-            };
-            images.push(img);
-            boxes.push(b);
-        }
-        let epoch_done = end == self.order.len();
-        if epoch_done {
-            self.seek(self.epoch + 1, 0);
-        } else {
-            self.cursor = end;
-        }
-        let (batch, targets) = collate(images, boxes);
-        (batch, targets, epoch_done)
-    }
-}
-
-/// The sample order of an epoch: `0..n`, shuffled by `rng.fork(epoch)` when `shuffle` (see [`TrainingSet`]).
-pub fn epoch_order(n: usize, shuffle: bool, rng: &Rng, epoch: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    if shuffle {
-        rng.fork(epoch as u64).shuffle(&mut order);
-    }
-    order
 }
 
 /// Where the trainer stands in epochs of `steps_per_epoch` steps: `(epoch, batch within it)`, or `None` when
@@ -574,7 +428,7 @@ impl Batches {
                 if let Some((epoch, batch)) = wanted.filter(|&p| p != set.position()) {
                     set.seek(epoch, batch);
                 }
-                (&set.rng, set.position())
+                (set.rng(), set.position())
             }
             Self::Features(cache) => {
                 if let Some((epoch, batch)) = wanted.filter(|&p| p != cache.position()) {

@@ -6,31 +6,24 @@
 //! JS objects (serde-wasm-bindgen) and `Float32Array`s, never JSON strings. All reads from the device are
 //! asynchronous (`into_data_async`), as WebGPU requires.
 
-use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use js_sys::{Float32Array, Object, Reflect, Uint8Array};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::ConditionalDetrConfig;
-use crate::data::augment::TrainAugment;
+use crate::data::BoxAnnotation;
 use crate::data::upload::{UploadedImage, dataset_from_uploads};
-use crate::data::{BoxAnnotation, Rng};
-use crate::eval::{
-    ClassMetrics, CocoMetrics, ConfusionOptions, Detection as EvalDetection, GroundTruth, ImageErrors,
-    confusion_matrix, evaluate_detailed,
-};
-use crate::feature_cache::{FeatureCache, FeatureCacheConfig};
-use crate::memory::{BackboneTraining, Limits, ModelSize, WASM_HEAP_BYTES};
+use crate::memory::{Limits, ModelSize, WASM_HEAP_BYTES};
+use crate::model::AttentionOutput;
+use crate::model::ForwardOptions;
 use crate::model::backbone::ResNetConfig;
 use crate::model::inference::{InferenceModel, PartTime};
-use crate::model::mask::PixelMask;
-use crate::model::{AttentionOutput, ForwardOptions};
+use crate::model::nested_tensor::NestedTensor;
 use crate::postprocess::{Detection, PostProcessOptions, post_process, read_predictions};
 use crate::preprocess::{ResizeMode, preprocess, rgba_to_rgb};
-use crate::train::{
-    Batches, LabelPlan, StepMetrics, TrainOptions, Trainer, TrainingSet, TrainingSnapshot, plan_labels,
-};
+use crate::session::{LabeledImage, SessionDataset, SessionOptions, SessionStart, TrainingSession};
+use crate::train::TrainingSnapshot;
 use crate::weights::{backbone_config, collect_hf_tensors, load_model, read_checkpoint_bytes, write_safetensors};
 
 #[wasm_bindgen(start)]
@@ -140,7 +133,8 @@ struct DetectOptions {
     top_k: usize,
     /// Shortest edge of the network input (0: the image as it is).
     shortest_edge: u32,
-    longest_edge: u32,
+    /// Longest edge; absent: the processor's 800 : 1333 proportion ([`ResizeMode::for_shortest_edge`]).
+    longest_edge: Option<u32>,
     /// Keep the cross-attention maps of this frame for [`Engine::attention`].
     attention: bool,
     /// Time each backbone stage and the transformer (synchronising after each: a little slower).
@@ -149,7 +143,7 @@ struct DetectOptions {
 
 impl Default for DetectOptions {
     fn default() -> Self {
-        Self { threshold: 0.5, top_k: 100, shortest_edge: 800, longest_edge: 1333, attention: false, profile: false }
+        Self { threshold: 0.5, top_k: 100, shortest_edge: 800, longest_edge: None, attention: false, profile: false }
     }
 }
 
@@ -170,16 +164,57 @@ struct DetectResult {
     profile: Option<Vec<PartTime>>,
 }
 
+/// A checkpoint as the page sends it: `{weights: Uint8Array, config: string | null, name}`.
+#[derive(Deserialize)]
+struct ModelBytes {
+    weights: serde_bytes_compat::Bytes,
+    config: Option<String>,
+    name: String,
+}
+
 struct LoadedModel {
     model: InferenceModel,
     config: ConditionalDetrConfig,
     name: String,
+    /// The checkpoint's layout.
+    format: String,
     /// The backbone layout and the parameter count, for the memory checks.
     backbone: ResNetConfig,
     params: usize,
 }
 
 impl LoadedModel {
+    /// Reads a checkpoint (HF safetensors, official-name safetensors, or Burnpack) with an optional
+    /// `config.json` (else the one the checkpoint embeds, else the R50 defaults).
+    fn from_bytes(bytes: ModelBytes, device: &Device) -> Result<Self, JsError> {
+        let ModelBytes { weights, config, name } = bytes;
+        let checkpoint = read_checkpoint_bytes(weights.0, &name).map_err(js_err)?;
+        let config = match config {
+            Some(text) => ConditionalDetrConfig::from_json(&text, "config.json").map_err(js_err)?,
+            None => checkpoint.config.clone().unwrap_or_default(),
+        };
+        let model = InferenceModel::new(load_model(&config, &checkpoint, device).map_err(js_err)?);
+        let backbone = backbone_config(&config, Some(&checkpoint)).map_err(js_err)?;
+        let params = checkpoint.tensors.iter().map(|t| t.data.len()).sum();
+        Ok(Self { model, config, name, format: checkpoint.format.to_string(), backbone, params })
+    }
+
+    fn info(&self) -> ModelInfo {
+        let config = &self.config;
+        ModelInfo {
+            name: self.name.clone(),
+            format: self.format.clone(),
+            labels: config.labels(),
+            num_queries: config.num_queries,
+            d_model: config.d_model,
+            heads: config.decoder_attention_heads,
+            encoder_layers: config.encoder_layers,
+            decoder_layers: config.decoder_layers,
+            backbone: config.backbone.clone(),
+            parameters: self.params,
+        }
+    }
+
     fn size(&self) -> ModelSize<'_> {
         ModelSize { config: &self.config, backbone: &self.backbone, params: self.params }
     }
@@ -211,61 +246,6 @@ struct JsBox {
     label: usize,
 }
 
-/// Fine-tuning settings from the page.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct JsTrainOptions {
-    lr: f64,
-    lr_backbone: f64,
-    batch_size: usize,
-    /// Longest side of augmented images (the official recipe scaled down).
-    max_size: u32,
-    augment: bool,
-    freeze_backbone: bool,
-    /// Fast mode: a frozen backbone whose features are computed once per image (flip + `fastScales` sizes).
-    fast_mode: bool,
-    fast_scales: usize,
-    dropout: f64,
-    seed: u64,
-}
-
-impl Default for JsTrainOptions {
-    fn default() -> Self {
-        Self {
-            lr: 1e-4,
-            lr_backbone: 1e-5,
-            batch_size: 2,
-            max_size: 512,
-            augment: true,
-            freeze_backbone: false,
-            fast_mode: false,
-            fast_scales: 1,
-            dropout: 0.1,
-            seed: 0,
-        }
-    }
-}
-
-/// Training images whose backbone features are computed on the first step of a fast-mode session.
-struct PendingCache {
-    images: Vec<image::RgbImage>,
-    boxes: Vec<Vec<BoxAnnotation>>,
-    config: FeatureCacheConfig,
-    seed: u64,
-}
-
-struct Session {
-    trainer: Trainer,
-    config: ConditionalDetrConfig,
-    /// `None` until the fast mode's cache is built (`pending`).
-    train: Option<Batches>,
-    pending: Option<PendingCache>,
-    val: Vec<(image::RgbImage, Vec<BoxAnnotation>)>,
-    max_size: u32,
-    /// Dataset class index → model class index.
-    label_map: Vec<usize>,
-}
-
 /// Detection and fine-tuning engine of one page (lives in a Web Worker).
 #[wasm_bindgen]
 pub struct Engine {
@@ -274,7 +254,7 @@ pub struct Engine {
     fallback_reason: Option<String>,
     model: Option<LoadedModel>,
     attention: Option<LastAttention>,
-    session: Option<Session>,
+    session: Option<TrainingSession>,
     /// The WebGPU adapter's largest storage buffer (set by the worker), in bytes.
     buffer_limit: Option<u64>,
 }
@@ -331,27 +311,12 @@ impl Engine {
         config_json: Option<String>,
         name: String,
     ) -> Result<JsValue, JsError> {
-        let checkpoint = read_checkpoint_bytes(weights, &name).map_err(js_err)?;
-        let config = match config_json {
-            Some(text) => ConditionalDetrConfig::from_json(&text, "config.json").map_err(js_err)?,
-            None => checkpoint.config.clone().unwrap_or_default(),
-        };
-        let model = InferenceModel::new(load_model(&config, &checkpoint, &self.device).map_err(js_err)?);
-        let backbone = backbone_config(&config, Some(&checkpoint)).map_err(js_err)?;
-        let params = checkpoint.tensors.iter().map(|t| t.data.len()).sum();
-        let info = ModelInfo {
-            name: name.clone(),
-            format: checkpoint.format.to_string(),
-            labels: config.labels(),
-            num_queries: config.num_queries,
-            d_model: config.d_model,
-            heads: config.decoder_attention_heads,
-            encoder_layers: config.encoder_layers,
-            decoder_layers: config.decoder_layers,
-            backbone: config.backbone.clone(),
-            parameters: params,
-        };
-        self.model = Some(LoadedModel { model, config, name, backbone, params });
+        let loaded = LoadedModel::from_bytes(
+            ModelBytes { weights: serde_bytes_compat::Bytes(weights), config: config_json, name },
+            &self.device,
+        )?;
+        let info = loaded.info();
+        self.model = Some(loaded);
         self.attention = None;
         to_js(&info)
     }
@@ -373,20 +338,14 @@ impl Engine {
         let loaded = self.model.as_ref().ok_or_else(|| js_err("no model is loaded"))?;
         let t0 = now();
         let image = rgba_to_rgb(width, height, &rgba).map_err(js_err)?;
-        let mode = if options.shortest_edge == 0 {
-            ResizeMode::None
-        } else {
-            ResizeMode::Size {
-                shortest_edge: options.shortest_edge,
-                longest_edge: options.longest_edge.max(options.shortest_edge),
+        let mode = match (ResizeMode::for_shortest_edge(options.shortest_edge), options.longest_edge) {
+            (ResizeMode::Size { shortest_edge, .. }, Some(long)) => {
+                ResizeMode::Size { shortest_edge, longest_edge: long.max(shortest_edge) }
             }
+            (mode, _) => mode,
         };
         let batch = preprocess(std::slice::from_ref(&image), mode);
-        let pixel_values = Tensor::<4>::from_data(
-            TensorData::new(batch.pixel_values, [1, 3, batch.height, batch.width]),
-            &self.device,
-        );
-        let mask = PixelMask { batch: 1, height: batch.height, width: batch.width, data: batch.pixel_mask };
+        let NestedTensor { tensors: pixel_values, mask } = NestedTensor::from_batch(&batch, &self.device);
         loaded.size().check_detect(batch.height, batch.width, self.limits()).map_err(js_err)?;
         let t1 = now();
         let forward_options = ForwardOptions { aux: false, attention_maps: options.attention };
@@ -400,7 +359,7 @@ impl Engine {
         } else {
             (loaded.model.forward(pixel_values, &mask, forward_options), None)
         };
-        let raw = read_predictions(&output).await.map_err(|e| js_err(format!("the device failed: {e:?}")))?;
+        let raw = read_predictions(&output).await.map_err(js_err)?;
         let t2 = now();
         let labels = loaded.config.labels();
         let detections = post_process(
@@ -469,130 +428,40 @@ impl Engine {
         Ok(out.into())
     }
 
-    /// Prepares fine-tuning of the loaded model on labeled images.
+    /// Prepares fine-tuning on labeled images, from the loaded model or from `start`.
     ///
     /// `dataset`: `{classNames: string[], train: Sample[], val: Sample[]}` with
     /// `Sample = {rgba: Uint8Array, width, height, boxes: [{x0, y0, x1, y1, label}]}` (pixels);
-    /// `options`: `{lr, lrBackbone, batchSize, maxSize, augment, freezeBackbone, dropout, seed}`.
-    /// Keeps the class head when every class name is one of the model's, else makes a new one.
+    /// `options`: `{lr, lrBackbone, batchSize, maxSize, augment, freezeBackbone, fastMode, fastScales,
+    /// dropout, seed}`; `start` (optional): `{weights: Uint8Array, config: string | null, name}`, other
+    /// starting weights (a saved fine-tuned model) that do not replace the detection model. Keeps the class
+    /// head when every class name is one of the model's, else makes a new one.
     #[wasm_bindgen(js_name = startTraining)]
-    pub fn start_training(&mut self, dataset: JsValue, options: JsValue) -> Result<JsValue, JsError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct JsDataset {
-            class_names: Vec<String>,
-            train: Vec<JsSample>,
-            #[serde(default)]
-            val: Vec<JsSample>,
-        }
-        let dataset: JsDataset =
-            serde_wasm_bindgen::from_value(dataset).map_err(|e| js_err(format!("invalid dataset: {e}")))?;
-        let options: JsTrainOptions = if options.is_undefined() {
-            JsTrainOptions::default()
+    pub fn start_training(&mut self, dataset: JsValue, options: JsValue, start: JsValue) -> Result<JsValue, JsError> {
+        let dataset = session_dataset(dataset)?;
+        let options: SessionOptions = if options.is_undefined() || options.is_null() {
+            SessionOptions::default()
         } else {
             serde_wasm_bindgen::from_value(options).map_err(js_err)?
         };
-        if dataset.class_names.is_empty() {
-            return Err(js_err("the dataset has no classes"));
-        }
-        if dataset.train.is_empty() {
-            return Err(js_err("the training split is empty: add labeled images first"));
-        }
-        let loaded = self.model.as_ref().ok_or_else(|| js_err("load a model before fine-tuning"))?;
-        let to_samples = |samples: Vec<JsSample>| -> Result<Vec<(image::RgbImage, Vec<BoxAnnotation>)>, JsError> {
-            samples
-                .into_iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let img =
-                        rgba_to_rgb(s.width, s.height, &s.rgba.0).map_err(|e| js_err(format!("image {i}: {e}")))?;
-                    // The same validation as a dataset file: clipped to the image, empty boxes and unknown
-                    // classes left out (the page draws and checks its boxes, so this is a safety net).
-                    let mut report = crate::data::ValidationReport::default();
-                    let boxes = s
-                        .boxes
-                        .into_iter()
-                        .filter(|b| b.label < dataset.class_names.len())
-                        .filter_map(|b| {
-                            let bbox = crate::data::validate_box(
-                                [b.x0, b.y0, b.x1, b.y1],
-                                s.width,
-                                s.height,
-                                "page",
-                                "box",
-                                &mut report,
-                            )?;
-                            Some(BoxAnnotation { class_id: b.label, bbox })
-                        })
-                        .collect();
-                    Ok((img, boxes))
-                })
-                .collect()
-        };
-        let train = to_samples(dataset.train)?;
-        let val = to_samples(dataset.val)?;
-        self.check_training_memory(loaded, &train, &options)?;
-
-        let mut config = loaded.config.clone();
-        let (label_map, new_head) = match plan_labels(&dataset.class_names, &config.labels()) {
-            LabelPlan::Keep(map) => (map, false),
-            LabelPlan::NewHead => ((0..dataset.class_names.len()).collect(), true),
-        };
-        if new_head {
-            config.set_labels(&dataset.class_names);
-        }
-        let train_options = TrainOptions {
-            lr: options.lr,
-            lr_backbone: options.lr_backbone,
-            freeze_backbone: options.freeze_backbone || options.fast_mode,
-            dropout: options.dropout,
-            ..TrainOptions::default()
-        }
-        .with_config_weights(&config);
-        // The loaded weights, switched to autodiff (no copy through the host).
-        let device = self.device.clone().autodiff();
-        let mut model = loaded.model.model.clone().train();
-        if new_head {
-            model = model.with_new_class_head(config.num_labels(), &device);
-        }
-        let model = model.with_dropout(train_options.dropout_rates());
-        let trainer = Trainer::new(model, train_options);
-        let remap = |samples: Vec<(image::RgbImage, Vec<BoxAnnotation>)>| {
-            samples
-                .into_iter()
-                .map(|(img, boxes)| {
-                    (img, boxes.into_iter().map(|b| BoxAnnotation { class_id: label_map[b.class_id], ..b }).collect())
-                })
-                .collect::<Vec<_>>()
-        };
-        let train = remap(train);
-        let val = remap(val);
-        let augment = options.augment.then(|| TrainAugment::new(options.max_size));
-        let resize = ResizeMode::Size { shortest_edge: options.max_size * 800 / 1333, longest_edge: options.max_size };
-        let (images, boxes): (Vec<_>, Vec<_>) = train.into_iter().unzip();
-        let batch_size = options.batch_size.max(1);
-        let (train_images, steps_per_epoch) = (images.len(), images.len().div_ceil(batch_size));
-        let (train, pending, fast_mode) = if options.fast_mode {
-            let config = if options.augment {
-                FeatureCacheConfig::for_max_size(options.max_size, options.fast_scales, batch_size)
-            } else {
-                FeatureCacheConfig { flip: false, resizes: vec![resize], batch_size, shuffle: true }
-            };
-            let description = config.describe();
-            (None, Some(PendingCache { images, boxes, config, seed: options.seed }), Some(description))
+        let limits = self.limits();
+        let from_bytes;
+        let start_from = if start.is_undefined() || start.is_null() {
+            self.model.as_ref().ok_or_else(|| js_err("load a model before fine-tuning"))?
         } else {
-            let set = TrainingSet::new(images, boxes, batch_size, augment, resize, true, Rng::new(options.seed));
-            (Some(Batches::Images(set)), None, None)
+            let start: ModelBytes =
+                serde_wasm_bindgen::from_value(start).map_err(|e| js_err(format!("invalid starting weights: {e}")))?;
+            from_bytes = LoadedModel::from_bytes(start, &self.device)?;
+            &from_bytes
         };
-        let summary = serde_json::json!({
-            "newHead": new_head,
-            "labels": config.labels(),
-            "trainImages": train_images,
-            "valImages": val.len(),
-            "stepsPerEpoch": steps_per_epoch,
-            "fastMode": fast_mode,
-        });
-        self.session = Some(Session { trainer, config, train, pending, val, max_size: options.max_size, label_map });
+        let start = SessionStart {
+            model: start_from.model.model.clone(),
+            config: start_from.config.clone(),
+            size: start_from.size(),
+            limits,
+        };
+        let (session, summary) = TrainingSession::new(start, dataset, &options, &self.device).map_err(js_err)?;
+        self.session = Some(session);
         to_js(&summary)
     }
 
@@ -600,19 +469,7 @@ impl Engine {
     #[wasm_bindgen(js_name = trainStep)]
     pub async fn train_step(&mut self) -> Result<JsValue, JsError> {
         let session = self.session.as_mut().ok_or_else(|| js_err("no fine-tuning session: start one first"))?;
-        if let Some(p) = session.pending.take() {
-            // Fast mode: the backbone runs once per image and view, here, on the first step.
-            let backbone = InferenceModel::new(session.trainer.inference_model());
-            let cache = FeatureCache::build(&backbone, &p.images, &p.boxes, p.config, Rng::new(p.seed), &self.device)
-                .await
-                .map_err(js_err)?;
-            session.train = Some(Batches::Features(cache));
-        }
-        let batches = session.train.as_mut().ok_or_else(|| js_err("the training batches are missing"))?;
-        let (metrics, epoch_done): (StepMetrics, bool) = batches.step(&mut session.trainer).await.map_err(js_err)?;
-        if epoch_done {
-            session.trainer.epoch += 1;
-        }
+        let (metrics, epoch_done) = session.step().await.map_err(js_err)?;
         let value = to_js(&metrics)?;
         let _ = Reflect::set(&value, &"epochDone".into(), &epoch_done.into());
         Ok(value)
@@ -625,101 +482,18 @@ impl Engine {
     /// [{image_id (index into the validation split), missed, false_positives, confused, …}]}`.
     pub async fn evaluate(&mut self) -> Result<JsValue, JsError> {
         let session = self.session.as_ref().ok_or_else(|| js_err("no fine-tuning session"))?;
-        if session.val.is_empty() {
-            return Err(js_err("the validation split is empty"));
-        }
-        let model = InferenceModel::new(session.trainer.inference_model());
-        let labels = session.config.labels();
-        let mode = ResizeMode::Size { shortest_edge: session.max_size * 800 / 1333, longest_edge: session.max_size };
-        let mut gts = Vec::new();
-        let mut dets = Vec::new();
-        for (i, (img, boxes)) in session.val.iter().enumerate() {
-            let batch = preprocess(std::slice::from_ref(img), mode);
-            let pixel_values = Tensor::<4>::from_data(
-                TensorData::new(batch.pixel_values, [1, 3, batch.height, batch.width]),
-                &self.device,
-            );
-            let mask = PixelMask { batch: 1, height: batch.height, width: batch.width, data: batch.pixel_mask };
-            let out = model.forward(pixel_values, &mask, ForwardOptions::default());
-            let raw = read_predictions(&out).await.map_err(|e| js_err(format!("{e:?}")))?;
-            let found = post_process(
-                &raw,
-                &[(img.height() as usize, img.width() as usize)],
-                &labels,
-                PostProcessOptions { threshold: 0.0, top_k: 100 },
-            );
-            for b in boxes {
-                let [x0, y0, x1, y1] = b.bbox;
-                gts.push(GroundTruth {
-                    image_id: i as u64,
-                    category_id: b.class_id as u64,
-                    bbox: [x0 as f64, y0 as f64, (x1 - x0) as f64, (y1 - y0) as f64],
-                    area: ((x1 - x0) * (y1 - y0)) as f64,
-                    iscrowd: false,
-                });
-            }
-            for d in found.into_iter().flatten() {
-                let [x0, y0, x1, y1] = d.bbox;
-                dets.push(EvalDetection {
-                    image_id: i as u64,
-                    category_id: d.label as u64,
-                    bbox: [x0 as f64, y0 as f64, (x1 - x0) as f64, (y1 - y0) as f64],
-                    score: d.score as f64,
-                });
-            }
-        }
-        let image_ids: Vec<u64> = (0..session.val.len() as u64).collect();
-        let mut categories: Vec<u64> = session.label_map.iter().map(|&c| c as u64).collect();
-        categories.sort_unstable();
-        categories.dedup();
-        let detailed = evaluate_detailed(&image_ids, &categories, &gts, &dets).map_err(js_err)?;
-        let confusion =
-            confusion_matrix(&image_ids, &categories, &gts, &dets, ConfusionOptions::default()).map_err(js_err)?;
-        let name_of = |id: u64| labels.get(id as usize).cloned().unwrap_or_else(|| id.to_string());
-        #[derive(Serialize)]
-        struct NamedClass {
-            name: String,
-            #[serde(flatten)]
-            metrics: ClassMetrics,
-        }
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Report {
-            #[serde(flatten)]
-            stats: CocoMetrics,
-            classes: Vec<NamedClass>,
-            confusion_labels: Vec<String>,
-            confusion: crate::eval::ConfusionMatrix,
-            worst: Vec<ImageErrors>,
-        }
-        let report = Report {
-            stats: detailed.summarize(),
-            classes: detailed
-                .per_class()
-                .into_iter()
-                .map(|m| NamedClass { name: name_of(m.category_id), metrics: m })
-                .collect(),
-            confusion_labels: confusion
-                .category_ids
-                .iter()
-                .map(|&id| name_of(id))
-                .chain(["background".into()])
-                .collect(),
-            worst: confusion.worst_images(),
-            confusion,
-        };
-        to_js(&report)
+        to_js(&session.evaluate().await.map_err(js_err)?)
     }
 
     /// Makes the fine-tuned model the one used for detection.
     #[wasm_bindgen(js_name = useTrainedModel)]
     pub fn use_trained_model(&mut self) -> Result<JsValue, JsError> {
         let session = self.session.as_ref().ok_or_else(|| js_err("no fine-tuning session"))?;
-        let model = InferenceModel::new(session.trainer.inference_model());
+        let model = InferenceModel::new(session.inference_model());
         let loaded = self.model.as_ref().ok_or_else(|| js_err("no model is loaded"))?;
         let name = format!("{} (fine-tuned)", loaded.name);
-        let (backbone, params) = (loaded.backbone.clone(), loaded.params);
-        self.model = Some(LoadedModel { model, config: session.config.clone(), name, backbone, params });
+        let (backbone, params, format) = (loaded.backbone.clone(), loaded.params, loaded.format.clone());
+        self.model = Some(LoadedModel { model, config: session.config.clone(), name, format, backbone, params });
         self.attention = None;
         to_js(&session.config.labels())
     }
@@ -728,7 +502,7 @@ impl Engine {
     #[wasm_bindgen(js_name = exportModel)]
     pub async fn export_model(&self) -> Result<JsValue, JsError> {
         let (model, config) = match &self.session {
-            Some(s) => (s.trainer.inference_model(), s.config.clone()),
+            Some(s) => (s.inference_model(), s.config.clone()),
             None => {
                 let m = self.model.as_ref().ok_or_else(|| js_err("no model to export"))?;
                 (m.model.model.clone(), m.config.clone())
@@ -746,7 +520,7 @@ impl Engine {
     #[wasm_bindgen(js_name = snapshotTraining)]
     pub async fn snapshot_training(&self) -> Result<JsValue, JsError> {
         let session = self.session.as_ref().ok_or_else(|| js_err("no fine-tuning session"))?;
-        let snap = session.trainer.snapshot(&session.config).await.map_err(js_err)?;
+        let snap = session.snapshot().await.map_err(js_err)?;
         let out = Object::new();
         set(&out, "model", Uint8Array::from(snap.model.as_slice()));
         set(&out, "optimizer", Uint8Array::from(snap.optimizer.as_slice()));
@@ -759,52 +533,58 @@ impl Engine {
     #[wasm_bindgen(js_name = restoreTraining)]
     pub fn restore_training(&mut self, model: Vec<u8>, optimizer: Vec<u8>) -> Result<JsValue, JsError> {
         let session = self.session.as_mut().ok_or_else(|| js_err("start the session before restoring it"))?;
-        session.trainer.restore(&TrainingSnapshot { model, optimizer }).map_err(js_err)?;
+        session.restore(&TrainingSnapshot { model, optimizer }).map_err(js_err)?;
         to_js(&serde_json::json!({"step": session.trainer.step, "epoch": session.trainer.epoch}))
     }
 }
 
-impl Engine {
-    /// Refuses, with what to change, a fine-tuning setting whose step would not fit ([`crate::memory`]): the
-    /// largest training image scaled to the max size, the batch size, the backbone mode; in the fast mode the
-    /// feature cache (each image and its flip at the largest scale) counts against the heap too.
-    fn check_training_memory(
-        &self,
-        loaded: &LoadedModel,
-        train: &[(image::RgbImage, Vec<BoxAnnotation>)],
-        options: &JsTrainOptions,
-    ) -> Result<(), JsError> {
-        let max = options.max_size.max(1) as f64;
-        let scaled = |img: &image::RgbImage| {
-            let f = max / img.width().max(img.height()).max(1) as f64;
-            ((img.height() as f64 * f).ceil() as usize, (img.width() as f64 * f).ceil() as usize)
-        };
-        let (height, width) =
-            train.iter().map(|(img, _)| scaled(img)).fold((0, 0), |(h, w), (ih, iw)| (h.max(ih), w.max(iw)));
-        let mode = if options.fast_mode {
-            BackboneTraining::Cached
-        } else if options.freeze_backbone {
-            BackboneTraining::Frozen
-        } else {
-            BackboneTraining::Trained
-        };
-        let mut limits = self.limits();
-        if options.fast_mode {
-            let channels = 4 * loaded.backbone.widths[3];
-            let stride = crate::memory::stage_strides(&loaded.backbone)[3] as usize;
-            let views = 2 * options.fast_scales.max(1);
-            let cache: usize = train
-                .iter()
-                .map(|(img, _)| {
-                    let (h, w) = scaled(img);
-                    views * channels * h.div_ceil(stride) * w.div_ceil(stride) * 4
-                })
-                .sum();
-            limits.total_bytes = limits.total_bytes.map(|t| t.saturating_sub(cache as u64));
-        }
-        let batch = options.batch_size.max(1).min(train.len());
-        loaded.size().check_train(height, width, batch, mode, limits).map_err(js_err)
+/// The page's dataset `{classNames, train: Sample[], val: Sample[]}` as a [`SessionDataset`], each box
+/// validated as a dataset file's would be (clipped to the image; empty boxes and unknown classes left out:
+/// the page draws and checks its boxes, so this is a safety net).
+fn session_dataset(dataset: JsValue) -> Result<SessionDataset, JsError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct JsDataset {
+        class_names: Vec<String>,
+        train: Vec<JsSample>,
+        #[serde(default)]
+        val: Vec<JsSample>,
     }
+    let dataset: JsDataset =
+        serde_wasm_bindgen::from_value(dataset).map_err(|e| js_err(format!("invalid dataset: {e}")))?;
+    let classes = dataset.class_names.len();
+    let to_images = |samples: Vec<JsSample>| -> Result<Vec<LabeledImage>, JsError> {
+        samples
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let image = rgba_to_rgb(s.width, s.height, &s.rgba.0).map_err(|e| js_err(format!("image {i}: {e}")))?;
+                let mut report = crate::data::ValidationReport::default();
+                let boxes = s
+                    .boxes
+                    .into_iter()
+                    .filter(|b| b.label < classes)
+                    .filter_map(|b| {
+                        let bbox = crate::data::validate_box(
+                            [b.x0, b.y0, b.x1, b.y1],
+                            s.width,
+                            s.height,
+                            "page",
+                            "box",
+                            &mut report,
+                        )?;
+                        Some(BoxAnnotation { class_id: b.label, bbox })
+                    })
+                    .collect();
+                Ok(LabeledImage { image, boxes })
+            })
+            .collect()
+    };
+    Ok(SessionDataset {
+        train: to_images(dataset.train)?,
+        val: to_images(dataset.val)?,
+        class_names: dataset.class_names,
+    })
 }
 
 /// Milliseconds from `performance.now()` (0 where there is none).
@@ -829,7 +609,7 @@ mod serde_bytes_compat {
             impl<'de> serde::de::Visitor<'de> for Visitor {
                 type Value = Bytes;
                 fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                    f.write_str("a Uint8Array of RGBA pixels")
+                    f.write_str("a Uint8Array")
                 }
                 fn visit_bytes<E>(self, v: &[u8]) -> Result<Bytes, E> {
                     Ok(Bytes(v.to_vec()))

@@ -30,6 +30,7 @@ use crate::config::ConditionalDetrConfig;
 use crate::model::backbone::ResNetConfig;
 use crate::model::transformer::DropoutRates;
 use crate::model::{ConditionalDetr, rates_of};
+use crate::readback::{ReadbackError, read_floats};
 
 /// Errors while reading, matching or writing weights. Each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,10 @@ pub enum WeightsError {
     Format { file: String, message: String },
     #[error("{file}: does not match the model configuration: {message}")]
     Mismatch { file: String, message: String },
+    #[error("{file}: cannot write: {message}")]
+    Write { file: String, message: String },
+    #[error(transparent)]
+    Readback(#[from] ReadbackError),
 }
 
 /// The layout a checkpoint was written in.
@@ -565,18 +570,6 @@ impl ModuleVisitor for ModelParams {
     }
 }
 
-/// Reads a parameter back to the host without blocking.
-pub async fn read_param(values: Tensor<1>, name: &str) -> Result<Vec<f32>, WeightsError> {
-    let err = |e: String| WeightsError::Read { file: "model".into(), message: format!("{name}: {e}") };
-    values
-        .into_data_async()
-        .await
-        .map_err(|e| err(format!("{e:?}")))?
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| err(format!("{e:?}")))
-}
-
 /// The model's parameters under HF names in PyTorch layout, read back asynchronously (safe on WebGPU).
 pub async fn collect_hf_tensors(model: &ConditionalDetr) -> Result<Vec<NamedTensor>, WeightsError> {
     let mut out = Vec::new();
@@ -591,7 +584,7 @@ pub async fn collect_hf_tensors(model: &ConditionalDetr) -> Result<Vec<NamedTens
             p.path.clone()
         };
         let name = module_path_to_hf(&path);
-        let data = read_param(p.values, &name).await?;
+        let data = read_floats(p.values, &name).await?;
         let (shape, data) = if p.module == "Struct:Linear" && p.shape.len() == 2 && path.ends_with(".weight") {
             // Burn stores Linear weights as [in, out]; PyTorch as [out, in].
             let (rows, cols) = (p.shape[0], p.shape[1]);
@@ -662,6 +655,6 @@ pub fn write_burnpack(
     let bytes = burn_pack::Writer::new(packs)
         .with_metadata(BURNPACK_CONFIG_KEY, &config.to_json())
         .into_bytes()
-        .map_err(|e| WeightsError::Read { file: "burnpack".into(), message: e.to_string() })?;
+        .map_err(|e| WeightsError::Write { file: "burnpack".into(), message: e.to_string() })?;
     Ok(bytes.to_vec())
 }

@@ -9,9 +9,9 @@
 //! for all but about one seed in a million.
 
 use cdetr::data::augment::Rng;
+use cdetr::data::training_set::{TrainingSet, TrainingSetConfig};
 use cdetr::data::{BoxAnnotation, TrainAugment};
 use cdetr::preprocess::ResizeMode;
-use cdetr::train::TrainingSet;
 use image::RgbImage;
 
 /// `|count - n p| <= 5 sqrt(n p (1 - p))`.
@@ -116,7 +116,12 @@ fn next_indices(set: &mut TrainingSet) -> (Vec<usize>, bool) {
 #[test]
 fn training_set_shuffles_epochs_and_keeps_the_smaller_last_batch() {
     let (images, boxes) = five_images();
-    let mut plain = TrainingSet::new(images.clone(), boxes.clone(), 2, None, ResizeMode::None, false, Rng::new(3));
+    let mut plain = TrainingSet::new(
+        images.clone(),
+        boxes.clone(),
+        TrainingSetConfig { batch_size: 2, augment: None, resize: ResizeMode::None, shuffle: false },
+        Rng::new(3),
+    );
     assert_eq!(plain.steps_per_epoch(), 3);
     for _ in 0..2 {
         assert_eq!(next_indices(&mut plain), (vec![0, 1], false));
@@ -124,7 +129,12 @@ fn training_set_shuffles_epochs_and_keeps_the_smaller_last_batch() {
         assert_eq!(next_indices(&mut plain), (vec![4], true));
     }
 
-    let mut set = TrainingSet::new(images, boxes, 2, None, ResizeMode::None, true, Rng::new(3));
+    let mut set = TrainingSet::new(
+        images,
+        boxes,
+        TrainingSetConfig { batch_size: 2, augment: None, resize: ResizeMode::None, shuffle: true },
+        Rng::new(3),
+    );
     let epochs = 1000;
     let mut at = [[0usize; 5]; 5];
     let mut orders = std::collections::HashSet::new();
@@ -161,15 +171,13 @@ fn training_set_batches_depend_only_on_their_place() {
         (0..5).map(|i| image::imageops::crop_imm(&img, 10 * i, 0, 150, 50).to_image()).collect();
     let boxes = vec![boxes; 5];
     let make = |seed| {
-        TrainingSet::new(
-            images.clone(),
-            boxes.clone(),
-            2,
-            Some(TrainAugment::new(100)),
-            ResizeMode::None,
-            true,
-            Rng::new(seed),
-        )
+        let config = TrainingSetConfig {
+            batch_size: 2,
+            augment: Some(TrainAugment::new(100)),
+            resize: ResizeMode::None,
+            shuffle: true,
+        };
+        TrainingSet::new(images.clone(), boxes.clone(), config, Rng::new(seed))
     };
     let mut continuous = make(11);
     let mut seen = Vec::new();

@@ -890,8 +890,8 @@ fn eval_with_the_default_resize_scores_the_default_detections() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(tiny("config.json")).unwrap()).unwrap();
     let labels: Vec<String> = (0..5).map(|i| config["id2label"][i.to_string()].as_str().unwrap().to_owned()).collect();
-    let cdetr::train::LabelPlan::Keep(class_to_label) =
-        cdetr::train::plan_labels_with_ids(&dataset.class_names, &dataset.category_ids, &labels)
+    let cdetr::data::label_plan::LabelPlan::Keep(class_to_label) =
+        cdetr::data::label_plan::plan_labels_with_ids(&dataset.class_names, &dataset.category_ids, &labels)
     else {
         panic!("the tiny model keeps the file's classes");
     };

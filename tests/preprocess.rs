@@ -236,3 +236,17 @@ fn rgba_conversion() {
     assert_eq!(err, PreprocessError::BufferLength { width: 2, height: 2, expected: 16, actual: 8 });
     assert!(err.to_string().contains("16"));
 }
+
+/// The 800 : 1333 rule in its one place: the page's input size and fine-tuning's max size (the values the
+/// page and `web.rs` computed before: `Math.round(size * 1333 / 800)` and `max * 800 / 1333`).
+#[test]
+fn resize_rule_for_an_input_size_and_a_max_size() {
+    assert_eq!(ResizeMode::for_shortest_edge(800), ResizeMode::Size { shortest_edge: 800, longest_edge: 1333 });
+    for size in [224u32, 320, 480, 512, 640, 1000] {
+        let js = (size as f64 * 1333.0 / 800.0).round() as u32;
+        assert_eq!(ResizeMode::for_shortest_edge(size), ResizeMode::Size { shortest_edge: size, longest_edge: js });
+    }
+    assert_eq!(ResizeMode::for_shortest_edge(0), ResizeMode::None);
+    assert_eq!(ResizeMode::for_max_size(512), ResizeMode::Size { shortest_edge: 307, longest_edge: 512 });
+    assert_eq!(ResizeMode::for_max_size(1333), ResizeMode::Size { shortest_edge: 800, longest_edge: 1333 });
+}

@@ -143,7 +143,7 @@ fn snapshot_resumes_exactly() {
 /// `LABEL_{i}` placeholders) takes category ids as label indices; anything else gets a new head.
 #[test]
 fn label_plans() {
-    use cdetr::train::{LabelPlan, plan_labels_with_ids};
+    use cdetr::data::label_plan::{LabelPlan, plan_labels_with_ids};
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let coco = names(&["N/A", "person", "bicycle", "car"]);
     assert_eq!(plan_labels_with_ids(&names(&["Car", "person"]), &[7, 9], &coco), LabelPlan::Keep(vec![3, 1]));
@@ -220,7 +220,7 @@ fn backbone_tensors(t: &Trainer) -> Vec<(String, String, Vec<f32>)> {
     cdetr::weights::ModelParams::of(&t.model().model.backbone)
         .into_iter()
         .map(|p| {
-            let values = pollster::block_on(cdetr::weights::read_param(p.values, &p.path)).unwrap();
+            let values = pollster::block_on(cdetr::readback::read_floats(p.values, &p.path)).unwrap();
             (p.path, p.module, values)
         })
         .collect()
@@ -340,15 +340,20 @@ fn fixture_images() -> (Vec<image::RgbImage>, Vec<Vec<cdetr::data::BoxAnnotation
 #[test]
 fn cached_feature_steps_equal_full_steps_with_a_frozen_backbone() {
     use cdetr::data::augment::Rng;
+    use cdetr::data::training_set::{TrainingSet, TrainingSetConfig};
     use cdetr::feature_cache::{FeatureCache, FeatureCacheConfig};
     use cdetr::model::inference::InferenceModel;
     use cdetr::preprocess::ResizeMode;
-    use cdetr::train::TrainingSet;
 
     let options = TrainOptions { lr: 1e-3, freeze_backbone: true, dropout: 0.0, ..Default::default() };
     let (images, boxes) = fixture_images();
     let mut full = trainer(options.clone());
-    let mut set = TrainingSet::new(images.clone(), boxes.clone(), 1, None, ResizeMode::None, false, Rng::new(0));
+    let mut set = TrainingSet::new(
+        images.clone(),
+        boxes.clone(),
+        TrainingSetConfig { batch_size: 1, augment: None, resize: ResizeMode::None, shuffle: false },
+        Rng::new(0),
+    );
     let want: Vec<_> = (0..4)
         .map(|_| {
             let (batch, targets, _) = set.next_batch();
@@ -469,8 +474,9 @@ fn truncated_snapshots_are_refused_and_change_nothing() {
 fn a_rebuilt_training_set_resumes_mid_epoch_exactly() {
     use cdetr::data::TrainAugment;
     use cdetr::data::augment::Rng;
+    use cdetr::data::training_set::{TrainingSet, TrainingSetConfig};
     use cdetr::preprocess::ResizeMode;
-    use cdetr::train::{Batches, TrainingSet};
+    use cdetr::train::Batches;
 
     let options = TrainOptions { lr: 1e-3, lr_backbone: 1e-4, dropout: 0.0, ..Default::default() };
     let config = tiny_config();
@@ -487,15 +493,13 @@ fn a_rebuilt_training_set_resumes_mid_epoch_exactly() {
             .collect(),
     );
     let set = || {
-        Batches::Images(TrainingSet::new(
-            images3.clone(),
-            boxes3.clone(),
-            2,
-            Some(TrainAugment::new(96)),
-            ResizeMode::None,
-            true,
-            Rng::new(7),
-        ))
+        let config = TrainingSetConfig {
+            batch_size: 2,
+            augment: Some(TrainAugment::new(96)),
+            resize: ResizeMode::None,
+            shuffle: true,
+        };
+        Batches::Images(TrainingSet::new(images3.clone(), boxes3.clone(), config, Rng::new(7)))
     };
     // Two steps per epoch (2 + 1 images); stepped as the CLI and the page do.
     let run = |t: &mut Trainer, batches: &mut Batches, steps: usize| -> Vec<f64> {

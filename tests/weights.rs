@@ -202,7 +202,8 @@ fn hub_detr_r50_layout_loads_into_the_default_detr_model_and_round_trips() {
 /// (`model.backbone.` for `model.backbone.conv_encoder.model.`), `downsample.conv`/`.bn` for `downsample.0`/`.1`
 /// and LayerNorm's `gamma`/`beta` for `weight`/`bias`; Linear weights are read back as `[out, in]`.
 fn params_by_tree_name(model: &cdetr::model::ConditionalDetr) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
-    use cdetr::weights::{ModelParams, read_param};
+    use cdetr::readback::read_floats;
+    use cdetr::weights::ModelParams;
     let mut out = BTreeMap::new();
     for p in ModelParams::of(model) {
         let mut name = match p.path.strip_prefix("model.backbone.") {
@@ -213,7 +214,7 @@ fn params_by_tree_name(model: &cdetr::model::ConditionalDetr) -> BTreeMap<String
         if p.module == "Struct:LayerNorm" {
             name = name.replace(".gamma", ".weight").replace(".beta", ".bias");
         }
-        let mut data = pollster::block_on(read_param(p.values, &name)).unwrap();
+        let mut data = pollster::block_on(read_floats(p.values, &name)).unwrap();
         let mut shape = p.shape.clone();
         if p.module == "Struct:Linear" && shape.len() == 2 {
             let (rows, cols) = (shape[0], shape[1]);

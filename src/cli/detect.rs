@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::{Tensor, TensorData};
 use cdetr::model::ForwardOptions;
 use cdetr::model::inference::InferenceModel;
-use cdetr::model::mask::PixelMask;
+use cdetr::model::nested_tensor::NestedTensor;
 use cdetr::postprocess::{Detection, PostProcessOptions, post_process, read_predictions};
 use cdetr::preprocess::{ResizeMode, preprocess};
 use clap::Args;
@@ -70,13 +69,8 @@ pub fn run(args: DetectArgs) -> Result<()> {
     for group in groups {
         let batch_images: Vec<image::RgbImage> = group.iter().map(|&i| images[i].clone()).collect();
         let batch = preprocess(&batch_images, args.resize);
-        let pixel_values = Tensor::<4>::from_data(
-            TensorData::new(batch.pixel_values.clone(), [batch.batch, 3, batch.height, batch.width]),
-            &device,
-        );
-        let mask =
-            PixelMask { batch: batch.batch, height: batch.height, width: batch.width, data: batch.pixel_mask.clone() };
-        let output = model.forward(pixel_values, &mask, ForwardOptions::default());
+        let input = NestedTensor::from_batch(&batch, &device);
+        let output = model.forward(input.tensors, &input.mask, ForwardOptions::default());
         let raw = pollster::block_on(read_predictions(&output)).context("reading the predictions back")?;
         let sizes: Vec<(usize, usize)> =
             batch_images.iter().map(|im| (im.height() as usize, im.width() as usize)).collect();

@@ -3,20 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::{Tensor, TensorData};
 use cdetr::data::DataFormat;
+use cdetr::data::label_plan::{LabelPlan, plan_labels_with_ids};
 use cdetr::draw::{Annotation, draw_annotations};
-use cdetr::eval::{
-    ClassMetrics, CocoMetrics, ConfusionMatrix, ConfusionOptions, Detection, GroundTruth, ImageErrors,
-    confusion_matrix, evaluate_detailed,
-};
-use cdetr::model::ForwardOptions;
+use cdetr::eval::{CocoMetrics, ConfusionMatrix, ConfusionOptions, GroundTruth, ImageErrors};
+use cdetr::evaluate::{ClassReport, EvalSet, ModelEvaluation, class_reports, confusion_labels, evaluate_model};
 use cdetr::model::inference::InferenceModel;
-use cdetr::model::mask::PixelMask;
 use cdetr::plot::{self, Curve};
-use cdetr::postprocess::{PostProcessOptions, post_process, read_predictions};
-use cdetr::preprocess::{ResizeMode, preprocess};
-use cdetr::train::{LabelPlan, plan_labels_with_ids};
+use cdetr::preprocess::ResizeMode;
 use clap::Args;
 use serde::Serialize;
 
@@ -59,14 +53,6 @@ pub struct EvalArgs {
     /// IoU threshold of the confusion matrix.
     #[arg(long, default_value_t = 0.5)]
     iou: f64,
-}
-
-/// One class in `eval --json`.
-#[derive(Serialize)]
-pub struct ClassReport {
-    pub name: String,
-    #[serde(flatten)]
-    pub metrics: ClassMetrics,
 }
 
 /// One image of `worst_images` in `eval --json`.
@@ -112,7 +98,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         args.resize,
         &device,
     )?;
-    let detailed = evaluate_detailed(&c.image_ids, &c.categories, &c.gts, &c.dets)?;
+    let detailed = c.metrics()?;
     let metrics = detailed.summarize();
     if args.json {
         eprintln!(
@@ -130,16 +116,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
         return Ok(());
     }
     let options = ConfusionOptions { score_threshold: args.conf, iou_threshold: args.iou };
-    let confusion = confusion_matrix(&c.image_ids, &c.categories, &c.gts, &c.dets, options)?;
-    let name_of = |id: u64| labels.get(id as usize).cloned().unwrap_or_else(|| id.to_string());
+    let confusion = c.confusion(options)?;
     let report = Report {
         stats: metrics,
-        classes: detailed
-            .per_class()
-            .into_iter()
-            .map(|m| ClassReport { name: name_of(m.category_id), metrics: m })
-            .collect(),
-        confusion_labels: confusion.category_ids.iter().map(|&id| name_of(id)).chain(["background".into()]).collect(),
+        classes: class_reports(&detailed, &labels),
+        confusion_labels: confusion_labels(&confusion, &labels),
         worst_images: confusion
             .worst_images()
             .into_iter()
@@ -165,7 +146,7 @@ fn write_plots(
     dir: &Path,
     report: &Report,
     images: &[image::RgbImage],
-    c: &Collected,
+    c: &ModelEvaluation,
     labels: &[String],
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create folder", dir.display()))?;
@@ -223,15 +204,8 @@ fn write_plots(
     Ok(())
 }
 
-/// Ground truth and detections of a dataset, as the evaluator takes them (image ids are indices).
-pub struct Collected {
-    pub image_ids: Vec<u64>,
-    pub categories: Vec<u64>,
-    pub gts: Vec<GroundTruth>,
-    pub dets: Vec<Detection>,
-}
-
-/// Runs the model on every image (top 100 detections, no threshold) and gathers what the evaluator takes.
+/// Runs the model on every image (top 100 detections, no threshold) and gathers what the evaluator takes;
+/// dataset classes become model labels through `class_to_label`.
 pub fn collect(
     model: &InferenceModel,
     labels: &[String],
@@ -240,46 +214,22 @@ pub fn collect(
     class_to_label: &[usize],
     resize: ResizeMode,
     device: &burn::tensor::Device,
-) -> Result<Collected> {
-    let mut gts = Vec::new();
-    let mut dets = Vec::new();
-    for (i, (img, img_gt)) in images.iter().zip(ground_truth).enumerate() {
-        let batch = preprocess(std::slice::from_ref(img), resize);
-        let pixel_values =
-            Tensor::<4>::from_data(TensorData::new(batch.pixel_values, [1, 3, batch.height, batch.width]), device);
-        let mask = PixelMask { batch: 1, height: batch.height, width: batch.width, data: batch.pixel_mask };
-        let out = model.forward(pixel_values, &mask, ForwardOptions::default());
-        let raw = pollster::block_on(read_predictions(&out)).context("reading predictions")?;
-        let found = post_process(
-            &raw,
-            &[(img.height() as usize, img.width() as usize)],
-            labels,
-            PostProcessOptions { threshold: 0.0, top_k: 100 },
-        );
-        for g in img_gt {
-            gts.push(GroundTruth {
+) -> Result<ModelEvaluation> {
+    let ground_truth = ground_truth
+        .iter()
+        .enumerate()
+        .flat_map(|(i, anns)| {
+            anns.iter().map(move |g| GroundTruth {
                 image_id: i as u64,
                 category_id: class_to_label[g.class_id] as u64,
                 bbox: g.bbox_xywh,
                 area: g.area,
                 iscrowd: g.iscrowd,
-            });
-        }
-        for d in found.into_iter().flatten() {
-            let [x0, y0, x1, y1] = d.bbox.map(f64::from);
-            dets.push(Detection {
-                image_id: i as u64,
-                category_id: d.label as u64,
-                bbox: [x0, y0, x1 - x0, y1 - y0],
-                score: d.score as f64,
-            });
-        }
-    }
-    let image_ids: Vec<u64> = (0..images.len() as u64).collect();
-    let mut categories: Vec<u64> = class_to_label.iter().map(|&c| c as u64).collect();
-    categories.sort_unstable();
-    categories.dedup();
-    Ok(Collected { image_ids, categories, gts, dets })
+            })
+        })
+        .collect();
+    let set = EvalSet { images, ground_truth, categories: class_to_label.iter().map(|&c| c as u64).collect() };
+    Ok(pollster::block_on(evaluate_model(model, set, labels, resize, device))?)
 }
 
 pub fn print_metrics(m: &CocoMetrics) {

@@ -9,12 +9,14 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
 use cdetr::ConditionalDetrConfig;
+use cdetr::data::label_plan::{LabelPlan, plan_labels_with_ids, remap_boxes};
+use cdetr::data::training_set::{TrainingSet, TrainingSetConfig};
 use cdetr::data::{DataFormat, Rng, TrainAugment, load_dataset_split, load_image};
 use cdetr::feature_cache::{FeatureCache, FeatureCacheConfig};
 use cdetr::model::ConditionalDetr;
 use cdetr::model::inference::InferenceModel;
 use cdetr::preprocess::ResizeMode;
-use cdetr::train::{Batches, LabelPlan, TrainOptions, Trainer, TrainingSet, TrainingSnapshot, plan_labels_with_ids};
+use cdetr::train::{Batches, TrainOptions, Trainer, TrainingSnapshot};
 use cdetr::weights::{backbone_config, collect_hf_tensors, load_model, read_checkpoint_file, write_safetensors};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -200,11 +202,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         config.set_labels(&data.class_names);
     }
     let boxes = match &label_map {
-        Some(map) => data
-            .boxes
-            .iter()
-            .map(|b| b.iter().map(|a| cdetr::data::BoxAnnotation { class_id: map[a.class_id], ..*a }).collect())
-            .collect(),
+        Some(map) => data.boxes.iter().map(|b| remap_boxes(b, map)).collect(),
         None => data.boxes.clone(),
     };
     // One generator for the run, resumed or not: every epoch and sample draws from a fork addressed by its
@@ -236,15 +234,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Batches::Features(cache)
     } else {
         let augment = (args.augment == Augment::Default).then(|| TrainAugment::new(args.max_size));
-        Batches::Images(TrainingSet::new(
-            data.images,
-            boxes,
-            args.batch_size,
-            augment,
-            args.resize,
-            !args.no_shuffle,
-            rng,
-        ))
+        let config =
+            TrainingSetConfig { batch_size: args.batch_size, augment, resize: args.resize, shuffle: !args.no_shuffle };
+        Batches::Images(TrainingSet::new(data.images, boxes, config, rng))
     };
 
     let metrics_path = args.output.join("metrics.jsonl");

@@ -14,9 +14,11 @@
 
 pub mod augment;
 pub mod coco;
+pub mod label_plan;
 #[cfg(not(target_family = "wasm"))]
 pub mod native;
 pub mod synth;
+pub mod training_set;
 pub mod upload;
 pub mod voc;
 pub mod yolo;

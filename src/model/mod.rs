@@ -22,6 +22,7 @@ pub mod backbone;
 pub mod cpu_backbone;
 pub mod inference;
 pub mod mask;
+pub mod nested_tensor;
 pub mod position_encoding;
 pub mod transformer;
 
