@@ -78,6 +78,14 @@ fn a_session_plans_labels_steps_through_epochs_and_restores() {
     let empty = SessionDataset { class_names: dataset.class_names.clone(), ..SessionDataset::default() };
     let err = TrainingSession::new(tiny.start(&backbone, Limits::default()), empty, &options(), &device).err();
     assert!(matches!(err, Some(SessionError::NoTrainingImages)), "{err:?}");
+    let no_classes = SessionDataset { class_names: Vec::new(), ..dataset.clone() };
+    let err = TrainingSession::new(tiny.start(&backbone, Limits::default()), no_classes, &options(), &device).err();
+    assert!(matches!(err, Some(SessionError::NoClasses)), "{err:?}");
+    let no_val = SessionDataset { val: Vec::new(), ..dataset.clone() };
+    let (without_val, _) =
+        TrainingSession::new(tiny.start(&backbone, Limits::default()), no_val, &options(), &device).unwrap();
+    let err = pollster::block_on(without_val.evaluate()).err();
+    assert!(matches!(err, Some(SessionError::NoValidationImages)), "{err:?}");
     // A heap too small for the step: refused with advice.
     let tight = Limits { total_bytes: Some(1 << 16), buffer_bytes: None };
     let err = TrainingSession::new(tiny.start(&backbone, tight), dataset.clone(), &options(), &device).err();

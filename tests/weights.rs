@@ -296,3 +296,48 @@ fn official_r50_manifest_key_by_key() {
     assert_eq!(filled.len(), 588);
     assert_eq!(filled.len(), params.len());
 }
+
+/// A checkpoint stored in F16, BF16 or F64 (as `torch_dtype` exports write them) loads as the f32 values
+/// those bytes hold, every tensor (a decoder reading the wrong width or byte order fails here).
+#[test]
+fn f16_bf16_and_f64_checkpoints_load_as_the_values_they_store() {
+    use safetensors::Dtype;
+    use safetensors::tensor::TensorView;
+    let source = std::fs::read(common::tiny("model.safetensors")).unwrap();
+    let reference = read_checkpoint_bytes(source, "model.safetensors").unwrap();
+    type Encode = fn(f32) -> (Vec<u8>, f32);
+    let cases: [(Dtype, Encode); 3] = [
+        (Dtype::F16, |v| {
+            let h = half::f16::from_f32(v);
+            (h.to_le_bytes().to_vec(), h.to_f32())
+        }),
+        (Dtype::BF16, |v| {
+            let h = half::bf16::from_f32(v);
+            (h.to_le_bytes().to_vec(), h.to_f32())
+        }),
+        (Dtype::F64, |v| {
+            ((v as f64 * (1.0 + f64::EPSILON)).to_le_bytes().to_vec(), (v as f64 * (1.0 + f64::EPSILON)) as f32)
+        }),
+    ];
+    for (dtype, encode) in cases {
+        let encoded: Vec<(String, Vec<usize>, Vec<u8>, Vec<f32>)> = reference
+            .tensors
+            .iter()
+            .map(|t| {
+                let (bytes, values): (Vec<Vec<u8>>, Vec<f32>) = t.data.iter().map(|&v| encode(v)).unzip();
+                (t.name.clone(), t.shape.clone(), bytes.concat(), values)
+            })
+            .collect();
+        let views: Vec<(String, TensorView)> = encoded
+            .iter()
+            .map(|(name, shape, bytes, _)| (name.clone(), TensorView::new(dtype, shape.clone(), bytes).unwrap()))
+            .collect();
+        let file = safetensors::serialize(views, None).unwrap();
+        let loaded = read_checkpoint_bytes(file, &format!("model-{dtype:?}.safetensors")).unwrap();
+        assert_eq!(loaded.tensors.len(), reference.tensors.len(), "{dtype:?}");
+        for (t, (name, shape, _, values)) in loaded.tensors.iter().zip(&encoded) {
+            assert_eq!((&t.name, &t.shape), (name, shape), "{dtype:?}");
+            assert_eq!(&t.data, values, "{dtype:?} {name}: not the stored values");
+        }
+    }
+}
