@@ -12,6 +12,7 @@ pub mod box_ops;
 pub mod config;
 pub mod criterion;
 pub mod data;
+pub mod detector;
 pub mod draw;
 pub mod eval;
 pub mod evaluate;

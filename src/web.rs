@@ -11,20 +11,14 @@ use js_sys::{Float32Array, Object, Reflect, Uint8Array};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::ConditionalDetrConfig;
 use crate::data::BoxAnnotation;
 use crate::data::upload::{UploadedImage, dataset_from_uploads};
-use crate::memory::{Limits, ModelSize, WASM_HEAP_BYTES};
-use crate::model::AttentionOutput;
-use crate::model::ForwardOptions;
-use crate::model::backbone::ResNetConfig;
-use crate::model::inference::{InferenceModel, PartTime};
-use crate::model::nested_tensor::NestedTensor;
-use crate::postprocess::{Detection, PostProcessOptions, post_process, read_predictions};
-use crate::preprocess::{ResizeMode, preprocess, rgba_to_rgb};
+use crate::detector::{DetectOptions, Frame, LastAttention, LoadedModel, attention_maps, detect};
+use crate::memory::{Limits, WASM_HEAP_BYTES};
+use crate::preprocess::rgba_to_rgb;
 use crate::session::{LabeledImage, SessionDataset, SessionOptions, SessionStart, TrainingSession};
 use crate::train::TrainingSnapshot;
-use crate::weights::{backbone_config, collect_hf_tensors, load_model, read_checkpoint_bytes, write_safetensors};
+use crate::weights::{collect_hf_tensors, write_safetensors};
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -109,61 +103,6 @@ pub fn parse_dataset(files: JsValue, images: JsValue) -> Result<JsValue, JsError
     to_js(&out)
 }
 
-/// What the page needs to know about a loaded model.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ModelInfo {
-    name: String,
-    format: String,
-    labels: Vec<String>,
-    num_queries: usize,
-    d_model: usize,
-    heads: usize,
-    encoder_layers: usize,
-    decoder_layers: usize,
-    backbone: String,
-    parameters: usize,
-}
-
-/// Per-frame detection settings from the page.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct DetectOptions {
-    threshold: f32,
-    top_k: usize,
-    /// Shortest edge of the network input (0: the image as it is).
-    shortest_edge: u32,
-    /// Longest edge; absent: the processor's 800 : 1333 proportion ([`ResizeMode::for_shortest_edge`]).
-    longest_edge: Option<u32>,
-    /// Keep the cross-attention maps of this frame for [`Engine::attention`].
-    attention: bool,
-    /// Time each backbone stage and the transformer (synchronising after each: a little slower).
-    profile: bool,
-}
-
-impl Default for DetectOptions {
-    fn default() -> Self {
-        Self { threshold: 0.5, top_k: 100, shortest_edge: 800, longest_edge: None, attention: false, profile: false }
-    }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DetectResult {
-    detections: Vec<Detection>,
-    width: u32,
-    height: u32,
-    input_width: usize,
-    input_height: usize,
-    /// Milliseconds: pre-processing, network (incl. read-back), post-processing.
-    preprocess_ms: f64,
-    network_ms: f64,
-    postprocess_ms: f64,
-    /// With `profile`: milliseconds per part of the network (`stem`, `layer1` … `layer4`,
-    /// `transformer + heads`).
-    profile: Option<Vec<PartTime>>,
-}
-
 /// A checkpoint as the page sends it: `{weights: Uint8Array, config: string | null, name}`.
 #[derive(Deserialize)]
 struct ModelBytes {
@@ -172,59 +111,10 @@ struct ModelBytes {
     name: String,
 }
 
-struct LoadedModel {
-    model: InferenceModel,
-    config: ConditionalDetrConfig,
-    name: String,
-    /// The checkpoint's layout.
-    format: String,
-    /// The backbone layout and the parameter count, for the memory checks.
-    backbone: ResNetConfig,
-    params: usize,
-}
-
-impl LoadedModel {
-    /// Reads a checkpoint (HF safetensors, official-name safetensors, or Burnpack) with an optional
-    /// `config.json` (else the one the checkpoint embeds, else the R50 defaults).
-    fn from_bytes(bytes: ModelBytes, device: &Device) -> Result<Self, JsError> {
-        let ModelBytes { weights, config, name } = bytes;
-        let checkpoint = read_checkpoint_bytes(weights.0, &name).map_err(js_err)?;
-        let config = match config {
-            Some(text) => ConditionalDetrConfig::from_json(&text, "config.json").map_err(js_err)?,
-            None => checkpoint.config.clone().unwrap_or_default(),
-        };
-        let model = InferenceModel::new(load_model(&config, &checkpoint, device).map_err(js_err)?);
-        let backbone = backbone_config(&config, Some(&checkpoint)).map_err(js_err)?;
-        let params = checkpoint.tensors.iter().map(|t| t.data.len()).sum();
-        Ok(Self { model, config, name, format: checkpoint.format.to_string(), backbone, params })
+impl ModelBytes {
+    fn load(self, device: &Device) -> Result<LoadedModel, JsError> {
+        LoadedModel::from_bytes(self.weights.0, self.config.as_deref(), &self.name, device).map_err(js_err)
     }
-
-    fn info(&self) -> ModelInfo {
-        let config = &self.config;
-        ModelInfo {
-            name: self.name.clone(),
-            format: self.format.clone(),
-            labels: config.labels(),
-            num_queries: config.num_queries,
-            d_model: config.d_model,
-            heads: config.decoder_attention_heads,
-            encoder_layers: config.encoder_layers,
-            decoder_layers: config.decoder_layers,
-            backbone: config.backbone.clone(),
-            parameters: self.params,
-        }
-    }
-
-    fn size(&self) -> ModelSize<'_> {
-        ModelSize { config: &self.config, backbone: &self.backbone, params: self.params }
-    }
-}
-
-struct LastAttention {
-    maps: AttentionOutput,
-    /// Resized (unpadded) input size and padded input size, to map feature cells back to the frame.
-    resized: (usize, usize),
-    padded: (usize, usize),
 }
 
 /// One labeled image sent by the page.
@@ -311,10 +201,8 @@ impl Engine {
         config_json: Option<String>,
         name: String,
     ) -> Result<JsValue, JsError> {
-        let loaded = LoadedModel::from_bytes(
-            ModelBytes { weights: serde_bytes_compat::Bytes(weights), config: config_json, name },
-            &self.device,
-        )?;
+        let loaded =
+            ModelBytes { weights: serde_bytes_compat::Bytes(weights), config: config_json, name }.load(&self.device)?;
         let info = loaded.info();
         self.model = Some(loaded);
         self.attention = None;
@@ -336,57 +224,10 @@ impl Engine {
             serde_wasm_bindgen::from_value(options).map_err(js_err)?
         };
         let loaded = self.model.as_ref().ok_or_else(|| js_err("no model is loaded"))?;
-        let t0 = now();
-        let image = rgba_to_rgb(width, height, &rgba).map_err(js_err)?;
-        let mode = match (ResizeMode::for_shortest_edge(options.shortest_edge), options.longest_edge) {
-            (ResizeMode::Size { shortest_edge, .. }, Some(long)) => {
-                ResizeMode::Size { shortest_edge, longest_edge: long.max(shortest_edge) }
-            }
-            (mode, _) => mode,
-        };
-        let batch = preprocess(std::slice::from_ref(&image), mode);
-        let NestedTensor { tensors: pixel_values, mask } = NestedTensor::from_batch(&batch, &self.device);
-        loaded.size().check_detect(batch.height, batch.width, self.limits()).map_err(js_err)?;
-        let t1 = now();
-        let forward_options = ForwardOptions { aux: false, attention_maps: options.attention };
-        let (output, profile) = if options.profile {
-            let (output, parts) = loaded
-                .model
-                .forward_profiled(pixel_values, &mask, forward_options, &now)
-                .await
-                .map_err(|e| js_err(format!("the device failed: {e:?}")))?;
-            (output, Some(parts))
-        } else {
-            (loaded.model.forward(pixel_values, &mask, forward_options), None)
-        };
-        let raw = read_predictions(&output).await.map_err(js_err)?;
-        let t2 = now();
-        let labels = loaded.config.labels();
-        let detections = post_process(
-            &raw,
-            &[(height as usize, width as usize)],
-            &labels,
-            PostProcessOptions { threshold: options.threshold, top_k: options.top_k },
-        )
-        .pop()
-        .unwrap_or_default();
-        self.attention = output.attention.map(|maps| LastAttention {
-            maps,
-            resized: batch.image_sizes[0],
-            padded: (batch.height, batch.width),
-        });
-        let t3 = now();
-        to_js(&DetectResult {
-            detections,
-            width,
-            height,
-            input_width: batch.width,
-            input_height: batch.height,
-            preprocess_ms: t1 - t0,
-            network_ms: t2 - t1,
-            postprocess_ms: t3 - t2,
-            profile,
-        })
+        let frame = Frame { rgba: &rgba, width, height };
+        let (result, attention) = detect(loaded, frame, &options, self.limits(), &now).await.map_err(js_err)?;
+        self.attention = attention;
+        to_js(&result)
     }
 
     /// Per-head cross-attention maps of the last decoder layer for one query of the last frame detected
@@ -394,37 +235,20 @@ impl Engine {
     /// content, combined}` where each map is a `Float32Array` of `heads × featureHeight × featureWidth`;
     /// `spatial` and `content` are `null` for DETR, which has no such split.
     pub async fn attention(&self, query: usize) -> Result<JsValue, JsError> {
-        let last = self
-            .attention
-            .as_ref()
-            .ok_or_else(|| js_err("no attention maps: detect a frame with attention enabled first"))?;
-        let [_, heads, nq, hw] = last.maps.maps.combined.dims();
-        if query >= nq {
-            return Err(js_err(format!("query {query} out of range (the model has {nq} queries)")));
-        }
-        let (fh, fw) = (last.maps.feature_height, last.maps.feature_width);
+        let maps = attention_maps(self.attention.as_ref(), query).await.map_err(js_err)?;
         let out = Object::new();
-        let maps = &last.maps.maps;
-        for (key, t) in
-            [("spatial", maps.spatial.as_ref()), ("content", maps.content.as_ref()), ("combined", Some(&maps.combined))]
-        {
-            // DETR has no spatial/content split: those maps are `null`.
-            let Some(t) = t else {
-                set(&out, key, JsValue::NULL);
-                continue;
-            };
-            let slice = t.clone().slice([0..1, 0..heads, query..query + 1, 0..hw]).reshape([heads * hw]);
-            let data = slice.into_data_async().await.map_err(|e| js_err(format!("{e:?}")))?;
-            let values = data.convert::<f32>().try_into_vec::<f32>().map_err(|e| js_err(format!("{e:?}")))?;
-            set(&out, key, Float32Array::from(values.as_slice()));
-        }
-        set(&out, "heads", heads as u32);
-        set(&out, "featureWidth", fw as u32);
-        set(&out, "featureHeight", fh as u32);
-        // Feature cells that cover the real image (the rest is padding).
-        let valid = |resized: usize, padded: usize, cells: usize| (resized * cells).div_ceil(padded).min(cells) as u32;
-        set(&out, "validWidth", valid(last.resized.1, last.padded.1, fw));
-        set(&out, "validHeight", valid(last.resized.0, last.padded.0, fh));
+        let array = |values: &Option<Vec<f32>>| match values {
+            Some(v) => JsValue::from(Float32Array::from(v.as_slice())),
+            None => JsValue::NULL,
+        };
+        set(&out, "spatial", array(&maps.spatial));
+        set(&out, "content", array(&maps.content));
+        set(&out, "combined", Float32Array::from(maps.combined.as_slice()));
+        set(&out, "heads", maps.heads as u32);
+        set(&out, "featureWidth", maps.feature_width as u32);
+        set(&out, "featureHeight", maps.feature_height as u32);
+        set(&out, "validWidth", maps.valid_width as u32);
+        set(&out, "validHeight", maps.valid_height as u32);
         Ok(out.into())
     }
 
@@ -451,7 +275,7 @@ impl Engine {
         } else {
             let start: ModelBytes =
                 serde_wasm_bindgen::from_value(start).map_err(|e| js_err(format!("invalid starting weights: {e}")))?;
-            from_bytes = LoadedModel::from_bytes(start, &self.device)?;
+            from_bytes = start.load(&self.device)?;
             &from_bytes
         };
         let start = SessionStart {
@@ -489,11 +313,9 @@ impl Engine {
     #[wasm_bindgen(js_name = useTrainedModel)]
     pub fn use_trained_model(&mut self) -> Result<JsValue, JsError> {
         let session = self.session.as_ref().ok_or_else(|| js_err("no fine-tuning session"))?;
-        let model = InferenceModel::new(session.inference_model());
         let loaded = self.model.as_ref().ok_or_else(|| js_err("no model is loaded"))?;
         let name = format!("{} (fine-tuned)", loaded.name);
-        let (backbone, params, format) = (loaded.backbone.clone(), loaded.params, loaded.format.clone());
-        self.model = Some(LoadedModel { model, config: session.config.clone(), name, format, backbone, params });
+        self.model = Some(loaded.with_weights(session.inference_model(), session.config.clone(), name));
         self.attention = None;
         to_js(&session.config.labels())
     }

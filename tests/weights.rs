@@ -320,7 +320,9 @@ fn f16_bf16_and_f64_checkpoints_load_as_the_values_they_store() {
         }),
     ];
     for (dtype, encode) in cases {
-        let encoded: Vec<(String, Vec<usize>, Vec<u8>, Vec<f32>)> = reference
+        // (name, shape, stored bytes, the f32 values they hold)
+        type Encoded = (String, Vec<usize>, Vec<u8>, Vec<f32>);
+        let encoded: Vec<Encoded> = reference
             .tensors
             .iter()
             .map(|t| {
