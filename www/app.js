@@ -373,11 +373,6 @@ async function reloadModel() {
   return true;
 }
 
-/** Puts the base model back as the detection model after the engine's model was replaced. */
-app.restoreDetectionModel = async () => {
-  if (!(await loadBaseModel())) throw new Error('the base model is no longer stored');
-};
-
 async function loadInitialModel() {
   try {
     if (await reloadModel()) return;
@@ -583,6 +578,8 @@ async function main() {
       app.addEventListener(type, (e) => { clearTimeout(t); resolve(e.detail); }, { once: true });
     }),
     simulateCrash: () => app.engine.call('simulateCrash').catch(() => {}),
+    /** A worker request as the tabs make it (tests ask the engine itself what it holds). */
+    call: (name, payload, options) => app.engine.call(name, payload, options),
   };
   let readyResolve;
   window.cdetrApp.ready = new Promise((r) => { readyResolve = r; });

@@ -48,7 +48,7 @@ export function initBench(app) {
     try {
       if (wasLive) await app.detect.pause();
       const image = app.detect.currentFrame() || testCard();
-      const opts = { threshold: 0.5, topK: 100, shortestEdge: size, longestEdge: Math.round((size * 1333) / 800), attention: false };
+      const opts = { threshold: 0.5, topK: 100, shortestEdge: size, attention: false };
       const rows = [];
       for (let i = 0; i < warmup + frames; i++) {
         progress.textContent = i < warmup ? `warming up (${i + 1}/${warmup})…` : `frame ${i - warmup + 1} of ${frames}…`;

@@ -46,7 +46,7 @@ export function initDetect(app) {
 
   /** Detection options; the score threshold is applied here (so moving the slider needs no new run). */
   function options(attention, size = +ui.size.value) {
-    return { threshold: 0, topK: +ui.topk.value, shortestEdge: size, longestEdge: Math.round((size * 1333) / 800), attention };
+    return { threshold: 0, topK: +ui.topk.value, shortestEdge: size, attention };
   }
 
   /** Runs one frame through the engine; the frame's buffer travels to the worker and back. */

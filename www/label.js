@@ -163,7 +163,7 @@ export function initLabelTools(app, ds) {
       return;
     }
     const size = +$('#input-size').value || 640;
-    const long = Math.round((size * 1333) / 800);
+    const long = Math.round((size * 1333) / 800); // the longest side the engine resizes to (downscale first)
     const min = threshold();
     const run = (running = { stop: false });
     S.proposing = true;
@@ -181,7 +181,7 @@ export function initLabelTools(app, ds) {
         const bmp = await createImageBitmap(r.blob);
         const { data, width, height, scale } = rgbaOf(bmp, bmp.width, bmp.height, long);
         bmp.close();
-        const result = await app.engine.call('detect', { frameId: -1, rgba: data.buffer, width, height, options: { threshold: 0, topK: 100, shortestEdge: size, longestEdge: long, attention: false } }, { transfer: [data.buffer] });
+        const result = await app.engine.call('detect', { frameId: -1, rgba: data.buffer, width, height, options: { threshold: 0, topK: 100, shortestEdge: size, attention: false } }, { transfer: [data.buffer] });
         if (!D.images.includes(r)) continue; // removed meanwhile
         const before = copyState(r);
         const proposals = fromDetections(result.detections, { threshold: min, scale, width: r.width, height: r.height, existing: r.boxes });

@@ -149,9 +149,17 @@ export function initTraining(app) {
     try {
       if (app.state.model.trained && !compatible) await app.reloadBaseModel();
       const tryFull = compatible && snap.full && caps.fullRestore;
+      // Weights-only resume: the saved fine-tuned weights start the session directly (the detection model
+      // stays as it is); the optimizer (AdamW moments, learning-rate schedule) starts afresh.
+      const savedWeights = async () => {
+        if (!snap.weights) throw new Error('the saved training has no weights to resume from');
+        return { weights: await snap.weights.safetensors.arrayBuffer(), config: snap.weights.config, name: `${app.state.model.name} (fine-tuned, step ${snap.step})` };
+      };
       // Keep the decoded images when a fallback may need them a second time (else move them).
       const { dataset, transfer } = await app.dataset.payload(Math.round(opts.maxSize * 1.25));
-      let summary = await app.engine.call('startTraining', { dataset, options: opts }, { transfer: tryFull ? [] : transfer });
+      let start = compatible && !tryFull ? await savedWeights() : null;
+      const moved = () => [...transfer, ...(start ? [start.weights] : [])];
+      let summary = await app.engine.call('startTraining', { dataset, options: opts, start }, { transfer: tryFull ? [] : moved() });
       T.resumedFrom = null;
       if (tryFull) {
         try {
@@ -164,17 +172,12 @@ export function initTraining(app) {
           if (e.fatal) throw e;
           caps.fullRestore = false;
           caps.why = e.message;
+          start = await savedWeights();
+          summary = await app.engine.call('startTraining', { dataset, options: opts, start }, { transfer: moved() });
         }
       }
-      if (compatible && !T.resumedFrom) {
-        if (!snap.weights) throw new Error('the saved training has no weights to resume from');
-        // Weights-only resume: the saved fine-tuned weights become the session's starting point; the
-        // optimizer (AdamW moments, learning-rate schedule) starts afresh.
-        await app.engine.call('loadModel', { weights: await snap.weights.safetensors.arrayBuffer(), config: snap.weights.config, name: `${app.state.model.name} (fine-tuned, step ${snap.step})` });
-        summary = await app.engine.call('startTraining', { dataset, options: opts }, { transfer: tryFull ? transfer : [] });
-        // loadModel replaced the detection model: put back what the Detect tab was using.
+      if (start) {
         if (forDetection || app.state.model.trained) await app.engine.call('useTrainedModel');
-        else await app.restoreDetectionModel();
         T.offset = { step: snap.step, epoch: snap.epoch };
         T.resumedFrom = 'weights';
         T.step = snap.step;

@@ -90,9 +90,12 @@ const handlers = {
     return wasm.parseDataset(files, images);
   },
 
-  async startTraining({ dataset, options }) {
+  async startTraining({ dataset, options, start }) {
     for (const split of ['train', 'val']) for (const s of dataset[split] || []) s.rgba = new Uint8Array(s.rgba);
-    return engine.startTraining(dataset, options);
+    // `start`: other starting weights {weights, config, name} (a saved fine-tuned model); the detection
+    // model stays as it is.
+    if (start) start = { ...start, weights: new Uint8Array(start.weights) };
+    return engine.startTraining(dataset, options, start ?? null);
   },
 
   async trainStep() {

@@ -511,6 +511,38 @@ async function fineTuneScenario(page, url, notes) {
   assert(mode === 'full', `the reload restored ${mode}, not the weights and the optimizer state`);
   notes.push(`resumed from the step-12 snapshot (weights + optimizer state); paused with the Pause button at step ${pausedAt.step} (“${pausedAt.label}”), resumed, reached step ${FINAL} (metrics 0..${FINAL - 1}, no gaps)`);
 
+  // A snapshot without the optimizer state (a backend that cannot save it): the reload resumes from the
+  // saved fine-tuned weights, which go to the session directly; the engine's detection model stays the base one.
+  await page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('cdetr');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const t = open.result.transaction(['kv'], 'readwrite');
+      const kv = t.objectStore('kv');
+      const get = kv.get('snapshot');
+      get.onsuccess = () => { const snap = get.result; delete snap.full; kv.put(snap, 'snapshot'); };
+      t.oncomplete = () => { open.result.close(); resolve(); };
+      t.onerror = () => reject(t.error);
+    };
+  }));
+  await openApp(page, url);
+  await page.click('#tab-btn-train');
+  await setValue(page, '#opt-max-steps', FINAL + 2);
+  await page.click('#train-start');
+  await until(page, (n) => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.step === n, FINAL + 2, 60_000, `weights-only resume to step ${FINAL + 2}`).catch(async (e) => {
+    const why = await page.evaluate(() => ({ status: cdetrApp.state.training.status, step: cdetrApp.state.training.step, errors: cdetrApp.events.filter((e) => e.type === 'train-error').map((e) => e.detail.message).slice(-2) }));
+    throw new Error(`${e.message}: ${JSON.stringify(why)}`);
+  });
+  const again = await page.evaluate(() => cdetrApp.events.filter((e) => e.type === 'restored').map((e) => e.detail));
+  assert(again.some((r) => r.step === FINAL && r.mode === 'weights'), `weights-only resume: ${JSON.stringify(again)}`);
+  const baseLabels = await page.evaluate(async () => {
+    const width = 64, height = 48, rgba = new Uint8Array(width * height * 4).fill(128);
+    const r = await cdetrApp.call('detect', { frameId: -1, rgba: rgba.buffer, width, height, options: { threshold: 0, topK: 5, shortestEdge: 64, attention: false } }, { transfer: [rgba.buffer] });
+    return [...new Set(r.detections.map((d) => d.labelName ?? d.label_name))];
+  });
+  assert(baseLabels.length && baseLabels.every((l) => !ds.classes.includes(l)), `the detection model after a weights-only resume names ${baseLabels}`);
+  notes.push(`snapshot without optimizer state → resumed from the step-${FINAL} weights (“${again.at(-1).mode}”), trained to ${FINAL + 2}; the detection model kept the base labels (${baseLabels.join('/')})`);
+
   // Export → the CLI loads it.
   const got = [];
   const onDownload = (d) => got.push(d);
