@@ -29,9 +29,48 @@ fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
+/// Serializes a result for JS with every object key in camelCase (`label_name` → `labelName`,
+/// map keys such as `loss_ce` → `lossCe`): the library types stay snake_case for the CLI JSON and
+/// COCO, and this is the one place the page's naming is applied. The keys are renamed on the JS
+/// value itself, so numbers (NaN included) cross unchanged; typed arrays set afterwards are untouched.
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    fn camel(key: &str) -> String {
+        let mut out = String::with_capacity(key.len());
+        let mut upper = false;
+        for c in key.chars() {
+            if c == '_' && !out.is_empty() {
+                upper = true;
+            } else if upper {
+                out.extend(c.to_uppercase());
+                upper = false;
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+    fn rename(value: JsValue, plain: &JsValue) -> JsValue {
+        if js_sys::Array::is_array(&value) {
+            let array: js_sys::Array = value.unchecked_into();
+            for i in 0..array.length() {
+                array.set(i, rename(array.get(i), plain));
+            }
+            return array.into();
+        }
+        if !value.is_object() || JsValue::from(Object::get_prototype_of(&value)) != *plain {
+            return value;
+        }
+        let out = Object::new();
+        for entry in Object::entries(value.unchecked_ref()).iter() {
+            let entry: js_sys::Array = entry.unchecked_into();
+            let key = entry.get(0).as_string().unwrap_or_default();
+            set(&out, &camel(&key), rename(entry.get(1), plain));
+        }
+        out.into()
+    }
     let serializer = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
-    value.serialize(&serializer).map_err(js_err)
+    let value = value.serialize(&serializer).map_err(js_err)?;
+    Ok(rename(value, &Object::get_prototype_of(&Object::new()).into()))
 }
 
 fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {

@@ -10,7 +10,7 @@
 //                 the score threshold and class filter), width, height, inputWidth, inputHeight,
 //                 preprocessMs, networkMs, postprocessMs, roundTripMs, frameId}
 //   bench         the latest benchmark results: {detect, train}
-//   metrics       the fine-tuning metrics per step so far (loss, loss_ce, loss_bbox, loss_giou, lr, …)
+//   metrics       the fine-tuning metrics per step so far (loss, lossCe, lossBbox, lossGiou, lr, …)
 //   events        notable events so far: [{t, type, detail}] (message, engine, model, crash, restart…)
 //   waitForEvent(type, timeoutMs)   Promise of the next event of that type
 //   simulateCrash()                 makes the worker fail like a trapped wasm module (tests recovery)

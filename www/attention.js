@@ -97,8 +97,8 @@ export function renderAttention(container, { frame, det, att, tileWidth = 170 })
       g.lineWidth = 1.5;
       g.strokeStyle = labelColor(det.label);
       g.strokeRect(x0 * s, y0 * s, (x1 - x0) * s, (y1 - y0) * s);
-      if (det.reference_point) {
-        const [rx, ry] = det.reference_point;
+      if (det.referencePoint) {
+        const [rx, ry] = det.referencePoint;
         g.beginPath();
         g.arc(rx * s, ry * s, 3.5, 0, Math.PI * 2);
         g.fillStyle = '#fff';

@@ -3,10 +3,10 @@
 
 const SERIES = [
   ['loss', 'total (weighted)', '#f5f7fa'],
-  ['loss_ce', 'classification (focal)', '#ff8a4c'],
-  ['loss_bbox', 'box L1', '#3ec1d3'],
-  ['loss_giou', 'GIoU', '#a78bfa'],
-  ['cardinality_error', 'cardinality error', '#7ddc6f'],
+  ['lossCe', 'classification (focal)', '#ff8a4c'],
+  ['lossBbox', 'box L1', '#3ec1d3'],
+  ['lossGiou', 'GIoU', '#a78bfa'],
+  ['cardinalityError', 'cardinality error', '#7ddc6f'],
 ];
 
 export class LossChart {
@@ -14,7 +14,7 @@ export class LossChart {
     this.canvas = canvas;
     this.legend = legend;
     this.data = [];
-    this.hidden = new Set(['cardinality_error']);
+    this.hidden = new Set(['cardinalityError']);
     this.hover = null;
     canvas.addEventListener('mousemove', (e) => {
       const r = canvas.getBoundingClientRect();
@@ -134,7 +134,7 @@ export class LossChart {
       g.strokeStyle = '#5b6478';
       g.beginPath(); g.moveTo(x, pad.t); g.lineTo(x, pad.t + ph); g.stroke();
       const lines = [`step ${m.step} · epoch ${m.epoch + 1}`, ...SERIES.filter(([k]) => m[k] !== undefined).map(([k, n]) => `${n}: ${fmt(m[k])}`)];
-      if (m.lr !== undefined) lines.push(`lr ${m.lr.toExponential(1)} · grad norm ${fmt(m.grad_norm)}`);
+      if (m.lr !== undefined) lines.push(`lr ${m.lr.toExponential(1)} · grad norm ${fmt(m.gradNorm)}`);
       g.font = '11px system-ui, sans-serif';
       const bw = Math.max(...lines.map((t) => g.measureText(t).width)) + 14, bh = lines.length * 15 + 8;
       const bx = x + 10 + bw > W ? x - bw - 10 : x + 10;

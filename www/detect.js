@@ -66,7 +66,7 @@ export function initDetect(app) {
   function filterDetections(dets) {
     const t = +ui.threshold.value;
     const wanted = ui.filter.value.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-    return dets.filter((d) => d.score > t && (!wanted.length || wanted.some((w) => d.label_name.toLowerCase().includes(w))));
+    return dets.filter((d) => d.score > t && (!wanted.length || wanted.some((w) => d.labelName.toLowerCase().includes(w))));
   }
 
   // ------------------------------------------------------------ display
@@ -126,9 +126,9 @@ export function initDetect(app) {
       onclick: () => inspect(d), onkeydown: (e) => { if (e.key === 'Enter') inspect(d); },
     },
     el('span', { class: 'swatch', style: `background:${labelColor(d.label)}` }),
-    el('span', { class: 'det-name', text: d.label_name }),
+    el('span', { class: 'det-name', text: d.labelName }),
     el('span', { class: 'det-score', text: `${(d.score * 100).toFixed(1)}%` }),
-    el('span', { class: 'det-meta muted', text: d.reference_point ? `query ${d.query} · s = (${d.reference_point.map((v) => v.toFixed(0)).join(', ')})` : `query ${d.query}` }))));
+    el('span', { class: 'det-meta muted', text: d.referencePoint ? `query ${d.query} · s = (${d.referencePoint.map((v) => v.toFixed(0)).join(', ')})` : `query ${d.query}` }))));
   }
 
   function renderReadouts() {
@@ -338,7 +338,7 @@ export function initDetect(app) {
     attPanel.hidden = false;
     const status = $('#att-status');
     const title = $('#att-title');
-    title.replaceChildren(el('span', { class: 'swatch', style: `background:${labelColor(det.label)}` }), `${det.label_name} ${(det.score * 100).toFixed(1)}% · query ${det.query}${det.reference_point ? ` · reference point (${det.reference_point.map((v) => v.toFixed(1)).join(', ')})` : ' · DETR: no reference point'}`);
+    title.replaceChildren(el('span', { class: 'swatch', style: `background:${labelColor(det.label)}` }), `${det.labelName} ${(det.score * 100).toFixed(1)}% · query ${det.query}${det.referencePoint ? ` · reference point (${det.referencePoint.map((v) => v.toFixed(1)).join(', ')})` : ' · DETR: no reference point'}`);
     status.textContent = 'computing the attention maps…';
     $('#att-grid-wrap').classList.add('loading');
     const done = app.busy('attention maps');

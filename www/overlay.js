@@ -33,8 +33,8 @@ export function drawDetections(ctx, dets, opts = {}) {
     ctx.strokeStyle = color;
     ctx.strokeRect(bx, by, bw, bh);
 
-    if (showRefs && d.reference_point) {
-      const [rx, ry] = d.reference_point;
+    if (showRefs && d.referencePoint) {
+      const [rx, ry] = d.referencePoint;
       const sx = X(rx), sy = Y(ry);
       const cx = X((x0 + x1) / 2), cy = Y((y0 + y1) / 2);
       arrow(ctx, sx, sy, cx, cy, color, Math.max(1.5, lw * 0.8));
@@ -55,7 +55,7 @@ export function drawDetections(ctx, dets, opts = {}) {
       ctx.stroke();
     }
 
-    const text = `${d.label_name} ${(d.score * 100).toFixed(1)}%`;
+    const text = `${d.labelName} ${(d.score * 100).toFixed(1)}%`;
     const tw = ctx.measureText(text).width + 8;
     const th = fontPx + 6;
     let ty = by - th;
@@ -108,8 +108,8 @@ export function hitTest(dets, x, y, tol = 12) {
   if (best) return best;
   let bestDist = tol;
   for (const d of dets) {
-    if (!d.reference_point) continue;
-    const dist = Math.hypot(d.reference_point[0] - x, d.reference_point[1] - y);
+    if (!d.referencePoint) continue;
+    const dist = Math.hypot(d.referencePoint[0] - x, d.referencePoint[1] - y);
     if (dist < bestDist) { best = d; bestDist = dist; }
   }
   return best;

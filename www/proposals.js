@@ -52,7 +52,7 @@ export function fromDetections(dets, { threshold, scale = 1, width, height, exis
     const p = tidy({ x0: x0 / scale, y0: y0 / scale, x1: x1 / scale, y1: y1 / scale }, width, height);
     if (p.x1 - p.x0 < 1 || p.y1 - p.y0 < 1) continue;
     if (existing.some((b) => iou(b, p) >= overlap)) continue;
-    out.push({ ...p, label: d.label_name, score: Math.round(d.score * 1e4) / 1e4 });
+    out.push({ ...p, label: d.labelName, score: Math.round(d.score * 1e4) / 1e4 });
   }
   return out;
 }

@@ -336,7 +336,7 @@ export function initTraining(app) {
     $('#diag-classes').replaceChildren(
       el('thead', {}, el('tr', {}, ['class', 'boxes', 'AP', 'AP50', 'AP75', 'recall50'].map((h) => el('th', { text: h })))),
       el('tbody', {}, d.classes.map((c) => el('tr', { dataset: { class: c.name } },
-        el('td', { text: c.name }), el('td', { text: String(c.num_gt) }),
+        el('td', { text: c.name }), el('td', { text: String(c.numGt) }),
         el('td', { class: 'ap', text: f(c.ap) }), el('td', { class: 'ap50', text: f(c.ap50) }),
         el('td', { class: 'ap75', text: f(c.ap75) }), el('td', { text: f(c.recall50) })))),
     );
@@ -354,13 +354,13 @@ export function initTraining(app) {
     );
     const records = d.valIds.map((id) => app.state.dataset.images.find((r) => r.id === id));
     $('#diag-worst').replaceChildren(...d.worst.slice(0, 10).map((w) => {
-      const r = records[w.image_id];
-      const name = r ? r.name : `validation image ${w.image_id + 1}`;
+      const r = records[w.imageId];
+      const name = r ? r.name : `validation image ${w.imageId + 1}`;
       return el('li', {}, el('button', {
         type: 'button', class: 'btn ghost small', disabled: !r, dataset: { id: r?.id ?? '' },
         title: 'Open in the label editor',
         onclick: () => { if (r) { app.dataset.open(r.id); $('#editor-name')?.scrollIntoView({ block: 'center' }); } },
-      }, name), ` missed ${w.missed}, false ${w.false_positives}, confused ${w.confused} (${w.num_gt} boxes, ${w.num_det} detections)`);
+      }, name), ` missed ${w.missed}, false ${w.falsePositives}, confused ${w.confused} (${w.numGt} boxes, ${w.numDet} detections)`);
     }));
     if (!d.worst.length) $('#diag-worst').append(el('li', { class: 'muted', text: 'no errors at score ≥ 0.25, IoU ≥ 0.5' }));
   }

@@ -53,6 +53,9 @@ function withTimeout(promise, ms, what) {
   ]);
 }
 
+/** snake_case → camelCase, as src/web.rs `to_js` renames the keys the page sees. */
+const camel = (key) => key.replace(/(?<=.)_(.)/g, (_, c) => c.toUpperCase());
+
 function assert(cond, message) {
   if (!cond) throw new Error(message);
 }
@@ -246,12 +249,12 @@ function compareDetections(pageDets, cliDets, width, height, notes) {
       assert(Math.abs(p.score - cliDets[i].score) <= TOL, `query ${p.query} label ${p.label} is at place ${i} in the page, where the CLI has query ${cliDets[i].query} label ${cliDets[i].label} (scores ${p.score} vs ${cliDets[i].score})`);
       swaps++;
     }
-    assert(p.label_name === c.label_name, `label name ${p.label_name} vs ${c.label_name}`);
+    assert(p.labelName === c.label_name, `label name ${p.labelName} vs ${c.label_name}`);
     maxScore = Math.max(maxScore, Math.abs(p.score - c.score));
     for (let k = 0; k < 4; k++) maxBox = Math.max(maxBox, Math.abs(p.box[k] - c.box[k]) / (k % 2 ? height : width));
     // DETR has no reference points: both sides must agree on that.
-    assert((p.reference_point == null) === (c.reference_point == null), `query ${p.query}: reference point ${p.reference_point} vs CLI ${c.reference_point}`);
-    if (p.reference_point) for (let k = 0; k < 2; k++) maxRef = Math.max(maxRef, Math.abs(p.reference_point[k] - c.reference_point[k]) / (k ? height : width));
+    assert((p.referencePoint == null) === (c.reference_point == null), `query ${p.query}: reference point ${p.referencePoint} vs CLI ${c.reference_point}`);
+    if (p.referencePoint) for (let k = 0; k < 2; k++) maxRef = Math.max(maxRef, Math.abs(p.referencePoint[k] - c.reference_point[k]) / (k ? height : width));
   });
   notes.push(`${pageDets.length} detections match the CLI: max |Δscore| ${maxScore.toExponential(2)}, max |Δbox|/size ${maxBox.toExponential(2)}, max |Δref point|/size ${maxRef.toExponential(2)}${swaps ? `, ${swaps} places swapped by near-ties` : ', same order'}`);
   assert(maxScore <= TOL, `score differs by ${maxScore}`);
@@ -581,7 +584,7 @@ async function fineTuneScenario(page, url, notes) {
   await until(page, () => cdetrApp.state.model?.trained && !document.querySelector('#tab-detect').hidden, null, 60_000, 'the fine-tuned model for detection');
   await page.setInputFiles('#image-file', path.join(BCCD, 'JPEGImages', `${BCCD_NAMES[1]}.jpg`));
   await until(page, (n) => cdetrApp.state.detect.frame?.name === n && cdetrApp.lastResult?.detections.length > 0, BCCD_NAMES[1], 60_000, 'a detection with the fine-tuned model');
-  const labels = await page.evaluate(() => [...new Set(cdetrApp.lastResult.detections.map((d) => d.label_name))]);
+  const labels = await page.evaluate(() => [...new Set(cdetrApp.lastResult.detections.map((d) => d.labelName))]);
   assert(labels.every((l) => ds.classes.includes(l)), `fine-tuned detections name ${labels}`);
   notes.push(`“Use for detection”: the Detect tab now names ${labels.join('/')} (model chip “${await page.textContent('#model-chip')}”)`);
   // The page's fine-tuned detections are the exported model's, run by the CLI on the same (decoded) frame.
@@ -804,7 +807,7 @@ async function detrAndFastModeScenario(page, url, notes, clip) {
   const detr = [path.join(ROOT, 'tests/fixtures/detr_tiny/model.safetensors'), path.join(ROOT, 'tests/fixtures/detr_tiny/config.json')];
   await webcamParity(page, 'cpu', 'detr', notes, clip, { files: detr, name: 'model.safetensors', cli: ['--weights', detr[0], '--config', detr[1]] });
   const dets = await page.evaluate(() => cdetrApp.lastResult.detections);
-  assert(dets.length > 0 && dets.every((d) => d.reference_point == null), 'DETR detections carry no reference point');
+  assert(dets.length > 0 && dets.every((d) => d.referencePoint == null), 'DETR detections carry no reference point');
   const first = await page.$('#det-list li');
   assert(first, 'no DETR detection in the list to click');
   const query = Number(await first.getAttribute('data-query'));
@@ -1196,9 +1199,10 @@ async function exportApMatchesCli(page, weights, config, maxSize, notes) {
   const metricsFile = path.join(dir, 'metrics.json');
   await run(BIN, ['eval', '--weights', weights, '--config', config, '--data', ann, '--resize', `${short},${maxSize}`, '--output', metricsFile], 120_000);
   const cli = JSON.parse(fs.readFileSync(metricsFile, 'utf8'));
-  const keys = Object.keys(cli).filter((k) => typeof cli[k] === 'number' && typeof ev[k] === 'number');
+  // The CLI writes snake_case keys, the page reads them in camelCase.
+  const keys = Object.keys(cli).filter((k) => typeof cli[k] === 'number' && typeof ev[camel(k)] === 'number');
   assert(keys.includes('ap') && keys.includes('ap50'), `metrics compared: ${keys.join(', ')} (CLI ${Object.keys(cli).join(', ')})`);
-  const diff = Math.max(...keys.map((k) => Math.abs(cli[k] - ev[k])));
+  const diff = Math.max(...keys.map((k) => Math.abs(cli[k] - ev[camel(k)])));
   notes.push(`validation of the exported model (${val.images.length} images, ${coco.annotations.length} boxes): page AP ${ev.ap.toFixed(6)} AP50 ${ev.ap50.toFixed(6)}, cdetr eval AP ${cli.ap.toFixed(6)} AP50 ${cli.ap50.toFixed(6)}; max |Δ| over ${keys.length} metrics ${diff.toExponential(2)}`);
   assert(diff <= 1e-9, `cdetr eval of the export differs from the page's validation by ${diff}: ${JSON.stringify(cli)} vs ${JSON.stringify(ev)}`);
 }
@@ -1250,7 +1254,8 @@ async function referenceScenario(page, backend, notes) {
   await page.click('#train-start');
   await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.step === 2, null, 180_000, '2 training steps at lr 0');
   const metrics = await page.evaluate(() => cdetrApp.metrics);
-  const want = { ...SINGLE.loss.loss_dict, loss: SINGLE.loss.total_official_weights };
+  // The reference's loss_dict keys are snake_case; the page's metrics are camelCase (loss_ce → lossCe).
+  const want = { ...Object.fromEntries(Object.entries(SINGLE.loss.loss_dict).map(([k, v]) => [camel(k), v])), loss: SINGLE.loss.total_official_weights };
   let maxRel = 0;
   const terms = [];
   for (const [k, v] of Object.entries(want)) {
@@ -1268,7 +1273,7 @@ async function referenceScenario(page, backend, notes) {
   // relative: on WebGPU the bound is 1e-4.
   const lossTol = backend === 'cpu' ? 1e-5 : 1e-4;
   assert(maxRel <= lossTol, `the first step's loss differs from the reference by ${maxRel} (relative; bound ${lossTol})`);
-  assert(metrics[0].num_boxes === SINGLE.loss.num_boxes, `num_boxes ${metrics[0].num_boxes}`);
+  assert(metrics[0].numBoxes === SINGLE.loss.num_boxes, `numBoxes ${metrics[0].numBoxes}`);
   assert(Math.abs(metrics[1].loss - metrics[0].loss) <= 1e-6 * metrics[0].loss, `at lr 0 the second step's loss ${metrics[1].loss} differs from the first ${metrics[0].loss}`);
 }
 
