@@ -23,15 +23,15 @@ test('resolveClass: the user’s choice first, then the name, then new or undeci
 
 test('fromDetections keeps the confident ones, one per query, in image pixels, without repeating existing boxes', () => {
   const dets = [
-    { box: [10, 10, 50, 50], score: 0.9, label_name: 'cup' },
-    { box: [0, 0, 20, 20], score: 0.2, label_name: 'cup' },
-    { box: [60, 10, 100, 40], score: 0.6, label_name: 'dog' },
-    { box: [100, 100, 140, 160], score: 0.7, label_name: 'cat' },
-    { box: [5, 5, 5.2, 30], score: 0.95, label_name: 'sliver' },
+    { box: [10, 10, 50, 50], score: 0.9, labelName: 'cup' },
+    { box: [0, 0, 20, 20], score: 0.2, labelName: 'cup' },
+    { box: [60, 10, 100, 40], score: 0.6, labelName: 'dog' },
+    { box: [100, 100, 140, 160], score: 0.7, labelName: 'cat' },
+    { box: [5, 5, 5.2, 30], score: 0.95, labelName: 'sliver' },
   ];
   const existing = [{ x0: 120, y0: 20, x1: 200, y1: 80, cls: 'dog' }]; // the 'dog' detection at scale 0.5
   dets.forEach((d, q) => { d.query = q; });
-  dets.push({ box: [10, 10, 50, 50], score: 0.8, label_name: 'mug', query: 0 }); // query 0's second class
+  dets.push({ box: [10, 10, 50, 50], score: 0.8, labelName: 'mug', query: 0 }); // query 0's second class
   const got = fromDetections(dets, { threshold: 0.5, scale: 0.5, width: 300, height: 300, existing });
   assert.deepEqual(got, [
     { x0: 20, y0: 20, x1: 100, y1: 100, label: 'cup', score: 0.9 },
