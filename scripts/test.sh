@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: the format and lint gate (rustfmt, clippy native and wasm32), the page's pure-JS unit
-# tests (node --test tests/www/), the Rust unit and integration tests (on Burn's CPU backend), a short
+# tests (node --test tests/www/) and their type check (tsc), the Rust unit and integration tests (on Burn's CPU backend), a short
 # fuzzing pass where nightly and cargo-fuzz are there (skipped with a message otherwise), the wasm32 build
 # of the library, and the browser end-to-end tests in headless Chromium (WebGPU on SwiftShader and the CPU
 # fallback). Installs what it needs from the package registries: the wasm32 target, wasm-bindgen-cli,
-# playwright-core, and — as root on Debian — chromium and binaryen.
+# playwright-core and typescript (npm), and — as root on Debian — chromium and binaryen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,8 +23,11 @@ rustup target add wasm32-unknown-unknown >/dev/null
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR_WASM:-target/wasm}" \
   cargo clippy --locked --lib --target wasm32-unknown-unknown -- -D warnings
 
-echo "== page unit tests (node:test, no browser)"
+echo "== page unit tests and type check (node:test; tsc on the // @ts-check modules; no browser)"
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 node --test tests/www/
+tests/e2e/node_modules/.bin/tsc -p tests/www/tsconfig.json
+tests/e2e/node_modules/.bin/tsc -p tests/www/tsconfig.worker.json
 
 echo "== cargo test"
 cargo test --locked
@@ -50,5 +53,4 @@ echo "== wasm build"
 ./scripts/build-web.sh
 
 echo "== browser end-to-end tests"
-(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 node tests/e2e/run.mjs

@@ -325,13 +325,13 @@ function renderModel() {
 }
 
 /**
- * Loads weights into the engine. `weights` (ArrayBuffer) is transferred to the worker.
+ * Loads weights into the engine. `weights` (ArrayBuffer) moves to the worker.
  * Resolves with the model info; on failure throws (the previous model stays loaded).
  */
 async function loadModelBytes({ weights, config, name, source }) {
   const done = app.busy(`loading ${name}`);
   try {
-    const info = await app.engine.call('loadModel', { weights, config: config ?? null, name }, { transfer: [weights] });
+    const info = await app.engine.call('loadModel', { weights, config: config ?? null, name });
     app.state.model = { info, source, name, trained: false };
     for (const id of ['no-model', 'hub', 'model-load']) app.clearMessage(id);
     if (app.state.hub.status === 'failed' || app.state.hub.status === 'cancelled') $('#hub-progress').hidden = true;

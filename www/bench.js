@@ -6,6 +6,7 @@
 // `&maxSize=M&batch=B&fast=0|1` set its options).
 
 import { $, el, fmtMs, mean, median, percentile, sleep } from './util.js';
+import { trainOptions } from './options.js';
 
 export function initBench(app) {
   const B = (app.state.bench = { running: false, detect: null, train: null, history: [] });
@@ -54,7 +55,7 @@ export function initBench(app) {
         progress.textContent = i < warmup ? `warming up (${i + 1}/${warmup})…` : `frame ${i - warmup + 1} of ${frames}…`;
         const rgba = image.rgba.slice().buffer;
         const t0 = performance.now();
-        const r = await app.engine.call('detect', { frameId: -1, rgba, width: image.width, height: image.height, options: opts }, { transfer: [rgba] });
+        const r = await app.engine.call('detect', { frameId: -1, rgba, width: image.width, height: image.height, options: opts });
         const total = performance.now() - t0;
         if (i >= warmup) rows.push({ total, pre: r.preprocessMs, net: r.networkMs, post: r.postprocessMs, input: `${r.inputWidth}×${r.inputHeight}` });
         await sleep(0);
@@ -62,7 +63,7 @@ export function initBench(app) {
       // One more frame, synchronised after each part, says where the time goes (not in the timings above).
       progress.textContent = 'profiling one frame…';
       const rgba = image.rgba.slice().buffer;
-      const profiled = await app.engine.call('detect', { frameId: -1, rgba, width: image.width, height: image.height, options: { ...opts, profile: true } }, { transfer: [rgba] });
+      const profiled = await app.engine.call('detect', { frameId: -1, rgba, width: image.width, height: image.height, options: { ...opts, profile: true } });
       const profile = (profiled.profile || []).map(({ name, ms }) => ({ name, ms }));
       const totals = rows.map((r) => r.total);
       const result = {
@@ -94,7 +95,6 @@ export function initBench(app) {
   /** Generated shapes dataset (when the user has no labelled images). */
   function shapesDataset() {
     const train = [];
-    const transfer = [];
     for (let i = 0; i < 4; i++) {
       const w = 320, h = 240;
       const c = new OffscreenCanvas(w, h);
@@ -110,10 +110,9 @@ export function initBench(app) {
         boxes.push({ x0, y0, x1: x0 + bw, y1: y0 + bh, label: k % 2 });
       }
       const rgba = g.getImageData(0, 0, w, h).data.buffer;
-      transfer.push(rgba);
       train.push({ rgba, width: w, height: h, boxes });
     }
-    return { dataset: { classNames: ['red', 'yellow'], train, val: [] }, transfer };
+    return { classNames: ['red', 'yellow'], train, val: [] };
   }
 
   async function runTrain({ steps = +$('#bench-steps').value } = {}) {
@@ -129,16 +128,15 @@ export function initBench(app) {
     B.running = true;
     const done = app.busy('benchmarking training');
     try {
-      const opts = {
-        lr: +$('#opt-lr').value || 1e-4, lrBackbone: +$('#opt-lr-backbone').value || 1e-5, batchSize: Math.max(1, +$('#opt-batch').value || 2),
-        maxSize: Math.max(64, +$('#opt-max-size').value || 512), augment: $('#opt-augment').checked, freezeBackbone: $('#opt-freeze').checked,
-        fastMode: $('#opt-fast').checked, seed: 0,
-      };
+      const opts = trainOptions({
+        lr: $('#opt-lr').value, lrBackbone: $('#opt-lr-backbone').value, batchSize: $('#opt-batch').value, maxSize: $('#opt-max-size').value,
+        dropout: $('#opt-dropout').value, augment: $('#opt-augment').checked, freezeBackbone: $('#opt-freeze').checked, fastMode: $('#opt-fast').checked,
+      });
       const hasBoxes = app.state.dataset.images.some((r) => r.split !== 'val' && r.boxes.length);
-      const { dataset, transfer } = hasBoxes ? await app.dataset.payload(Math.round(opts.maxSize * 1.25)) : shapesDataset();
+      const dataset = hasBoxes ? await app.dataset.payload(Math.round(opts.maxSize * 1.25)) : shapesDataset();
       progress.textContent = 'preparing the training session…';
       app.training.invalidateSession(); // the worker's session is replaced; real training rebuilds it from its snapshot
-      await app.engine.call('startTraining', { dataset: { ...dataset, val: [] }, options: opts }, { transfer });
+      await app.engine.call('startTraining', { dataset: { ...dataset, val: [] }, options: opts });
       const times = [];
       for (let i = 0; i <= steps; i++) {
         progress.textContent = i === 0 ? 'warm-up step…' : `step ${i} of ${steps}…`;

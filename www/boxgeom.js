@@ -1,3 +1,4 @@
+// @ts-check
 // Box and view geometry of the label editor. Pure functions (no DOM), tested by tests/www/boxgeom.test.mjs.
 // Boxes are {x0, y0, x1, y1, …} in image pixels; a view is {z, ox, oy}: the zoom (≥ 1) and the image point
 // shown at the canvas's top-left corner, so canvas fraction f maps to image x = ox + f · W / z.

@@ -1,3 +1,4 @@
+// @ts-check
 // The live loss curve: total loss and its components per step on a log scale; hover for the values of a
 // step, click a legend entry to hide or show a series.
 

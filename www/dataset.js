@@ -370,10 +370,9 @@ export function initDataset(app) {
     addImage,
     /** Opens an image in the label editor. */
     open: (id) => openEditor(id),
-    /** Decoded training data for the engine: {classNames, train, val} with RGBA scaled to ≤ maxSide. */
+    /** Decoded training data for the engine: {classNames, train, val} with RGBA scaled to ≤ maxSide (its buffers move with `startTraining`). */
     async payload(maxSide) {
       const out = { classNames: [...D.classes], train: [], val: [] };
-      const transfer = [];
       for (const r of D.images) {
         const bmp = await createImageBitmap(r.blob);
         const s = Math.min(1, maxSide / Math.max(bmp.width, bmp.height));
@@ -383,14 +382,13 @@ export function initDataset(app) {
         g.drawImage(bmp, 0, 0, w, h);
         bmp.close();
         const rgba = g.getImageData(0, 0, w, h).data.buffer;
-        transfer.push(rgba);
         const sx = w / r.width, sy = h / r.height;
         const boxes = r.boxes
           .filter((b) => out.classNames.includes(b.cls) && b.x1 > b.x0 && b.y1 > b.y0)
           .map((b) => ({ x0: b.x0 * sx, y0: b.y0 * sy, x1: b.x1 * sx, y1: b.y1 * sy, label: out.classNames.indexOf(b.cls) }));
         out[r.split === 'val' ? 'val' : 'train'].push({ rgba, width: w, height: h, boxes });
       }
-      return { dataset: out, transfer };
+      return out;
     },
     /** A fingerprint of what training depends on: images, boxes, classes, split. */
     fingerprint() {

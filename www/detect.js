@@ -6,6 +6,8 @@
 import { $, el, decodeImage, onFileDrop, MODEL_FILE, rgbaOf, rgbaToPng, download, fmtMs, timestamp, sleep } from './util.js';
 import { drawDetections, hitTest, labelColor } from './overlay.js';
 import { renderAttention } from './attention.js';
+import { filterDetections, parseClassFilter } from './filters.js';
+import { nextFps } from './fps.js';
 
 export function initDetect(app) {
   const viewer = $('#viewer');
@@ -54,7 +56,7 @@ export function initDetect(app) {
     const id = ++frameSeq;
     const buffer = frame.rgba.buffer;
     const t0 = performance.now();
-    const result = await app.engine.call('detect', { frameId: id, rgba: buffer, width: frame.width, height: frame.height, options: options(attention) }, { transfer: [buffer] });
+    const result = await app.engine.call('detect', { frameId: id, rgba: buffer, width: frame.width, height: frame.height, options: options(attention) });
     result.roundTripMs = performance.now() - t0;
     frame.rgba = new Uint8ClampedArray(result.rgba);
     delete result.rgba;
@@ -63,11 +65,7 @@ export function initDetect(app) {
     return result;
   }
 
-  function filterDetections(dets) {
-    const t = +ui.threshold.value;
-    const wanted = ui.filter.value.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-    return dets.filter((d) => d.score > t && (!wanted.length || wanted.some((w) => d.labelName.toLowerCase().includes(w))));
-  }
+  const visible = (dets) => filterDetections(dets, { threshold: +ui.threshold.value, classes: parseClassFilter(ui.filter.value) });
 
   // ------------------------------------------------------------ display
 
@@ -88,7 +86,7 @@ export function initDetect(app) {
 
   function show(frame, result) {
     S.frame = frame;
-    result.shown = filterDetections(result.detections);
+    result.shown = visible(result.detections);
     S.result = result;
     if (frameCanvas.width !== frame.width || frameCanvas.height !== frame.height) {
       frameCanvas.width = frame.width;
@@ -224,7 +222,7 @@ export function initDetect(app) {
         }
         if (S.source !== 'camera' || S.paused) break; // paused meanwhile: keep the frame on screen
         const now = performance.now();
-        if (lastShown) S.fps = S.fps ? 0.8 * S.fps + 0.2 * (1000 / (now - lastShown)) : 1000 / (now - lastShown);
+        if (lastShown) S.fps = nextFps(S.fps, now - lastShown);
         lastShown = now;
         setBadge(`live · ${app.state.engine.backend === 'webgpu' ? 'WebGPU' : 'CPU'}`);
         show(frame, result);
@@ -430,7 +428,7 @@ export function initDetect(app) {
   });
   const refilter = () => {
     if (!S.result) return;
-    S.result.shown = filterDetections(S.result.detections);
+    S.result.shown = visible(S.result.detections);
     if (S.selected !== null && !S.result.shown.some((d) => d.query === S.selected)) closeAttention();
     drawOverlay();
     renderList();

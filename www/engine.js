@@ -1,15 +1,32 @@
-// The page side of the worker protocol (worker.js): typed requests with their own timeouts, answers as
-// promises, and crash detection. One EngineClient wraps one worker; `restart()` replaces a dead worker.
+// @ts-check
+// The page side of the worker protocol (worker.js): typed requests from the one table in protocol.js
+// (timeouts, buffers moved with each request), answers as promises, and crash detection. One
+// EngineClient wraps one worker; `start()` replaces a dead worker.
 
-// When a request counts as slow (the page says so and offers a restart) and when it counts as hung
-// (the worker is replaced: a trapped wasm call never settles). A big model's first frame on a software
-// GPU (SwiftShader) takes minutes, so only the hard limit ends anything on its own.
-const SLOW_MS = { init: 60_000, loadModel: 120_000, detect: 45_000, attention: 45_000, trainStep: 240_000, evaluate: 600_000, exportModel: 120_000, snapshotTraining: 120_000 };
-const HUNG_MS = { evaluate: 3_600_000, trainStep: 1_800_000 };
-const DEFAULT_SLOW_MS = 60_000;
-const DEFAULT_HUNG_MS = 1_200_000;
+import { requestSpec, transferable } from './protocol.js';
+
+/** @typedef {import('./protocol.js').Requests} Requests */
+/** @typedef {import('./protocol.js').RequestName} RequestName */
+
+/**
+ * @typedef {object} CallOptions
+ * @property {boolean} [keep] copy the payload's buffers instead of moving them (the caller uses them again)
+ * @property {ArrayBuffer[]} [transfer] move exactly these buffers (instead of the table's)
+ * @property {number} [timeoutMs] hung limit instead of the table's
+ */
+
+/**
+ * @typedef {object} EngineHooks
+ * @property {(message: string) => void} onFatal the worker is gone (crash, hang, lost device)
+ * @property {(type: RequestName, ms: number) => void} [onSlow] a request passed its slow limit
+ * @property {(type: RequestName) => void} [onSettled] a request answered or failed
+ */
 
 export class EngineError extends Error {
+  /**
+   * @param {string} message
+   * @param {{name?: string, fatal?: boolean, type?: string}} [details]
+   */
   constructor(message, { name = 'EngineError', fatal = false, type = '' } = {}) {
     super(message);
     this.name = name;
@@ -19,18 +36,25 @@ export class EngineError extends Error {
 }
 
 export class EngineClient {
-  /** @param {{onFatal: (message: string) => void}} hooks */
+  /** @param {EngineHooks} hooks */
   constructor(hooks) {
     this.hooks = hooks;
+    /** @type {Worker | null} */
     this.worker = null;
+    /** @type {Map<number, {type: RequestName, timer: ReturnType<typeof setTimeout>, resolve: (v: any) => void, reject: (e: EngineError) => void}>} */
     this.pending = new Map();
     this.nextId = 1;
     this.generation = 0;
-    this.info = null; // {backend, fallbackReason, initMs}
+    /** @type {Requests['init']['result'] | null} */
+    this.info = null;
     this.busy = 0;
   }
 
-  /** Starts a fresh worker and its engine; resolves with {backend, fallbackReason, initMs}. */
+  /**
+   * Starts a fresh worker and its engine.
+   * @param {boolean} preferGpu
+   * @returns {Promise<Requests['init']['result']>}
+   */
   async start(preferGpu) {
     this.stop('restarting');
     const generation = ++this.generation;
@@ -38,7 +62,7 @@ export class EngineClient {
     this.worker = worker;
     worker.onmessage = (e) => this.#onMessage(generation, e.data);
     worker.onerror = (e) => {
-      e.preventDefault?.();
+      e.preventDefault();
       this.#fatal(generation, `the engine worker failed: ${e.message || 'script error (is /pkg/cdetr.js built?)'}`);
     };
     worker.onmessageerror = () => this.#fatal(generation, 'a message from the engine could not be read');
@@ -59,15 +83,29 @@ export class EngineClient {
   }
 
   /**
-   * Sends one request. `transfer`: ArrayBuffers moved to the worker (they become unusable here).
-   * Rejects with an EngineError (`fatal` when the worker is gone) or on its timeout.
+   * Sends one request; the payload's buffers named by the table move to the worker (they become
+   * unusable here) unless `keep`. Rejects with an EngineError (`fatal` when the worker is gone) or on
+   * its timeout; an unknown request name rejects (TypeError) before anything is sent.
+   * @template {RequestName} K
+   * @param {K} type
+   * @param {Requests[K]['payload']} [payload]
+   * @param {CallOptions} [options]
+   * @returns {Promise<Requests[K]['result']>}
    */
-  call(type, payload = {}, { transfer = [], timeoutMs } = {}) {
-    if (!this.worker) return Promise.reject(new EngineError('the engine is not running', { fatal: true, type }));
+  call(type, payload = /** @type {Requests[K]['payload']} */ ({}), { keep = false, transfer, timeoutMs } = {}) {
+    let spec;
+    try {
+      spec = requestSpec(type);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const worker = this.worker;
+    if (!worker) return Promise.reject(new EngineError('the engine is not running', { fatal: true, type }));
     const id = this.nextId++;
     const generation = this.generation;
-    const limit = timeoutMs ?? HUNG_MS[type] ?? DEFAULT_HUNG_MS;
-    const slow = Math.min(limit, SLOW_MS[type] ?? DEFAULT_SLOW_MS);
+    const limit = timeoutMs ?? spec.hungMs;
+    const slow = Math.min(limit, spec.slowMs);
+    const moved = keep ? [] : transferable(transfer ?? spec.send(payload));
     this.busy++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -80,31 +118,37 @@ export class EngineClient {
       const slowTimer = slow < limit ? setTimeout(() => {
         if (this.pending.has(id)) this.hooks.onSlow?.(type, slow);
       }, slow) : null;
-      const settle = () => { clearTimeout(slowTimer); this.busy--; this.hooks.onSettled?.(type); };
+      const settle = () => { if (slowTimer) clearTimeout(slowTimer); this.busy--; this.hooks.onSettled?.(type); };
       this.pending.set(id, {
         type,
         timer,
         resolve: (v) => { settle(); resolve(v); },
         reject: (e) => { settle(); reject(e); },
       });
-      this.worker.postMessage({ id, type, payload }, transfer);
+      worker.postMessage({ id, type, payload }, moved);
     });
   }
 
+  /**
+   * @param {number} generation
+   * @param {{event?: 'fatal', message?: string, id?: number, ok?: boolean, result?: unknown, error?: {message: string, name: string, fatal: boolean}}} msg
+   */
   #onMessage(generation, msg) {
     if (generation !== this.generation) return;
     if (msg.event === 'fatal') {
-      this.#fatal(generation, msg.message);
+      this.#fatal(generation, msg.message ?? 'the engine crashed');
       return;
     }
+    if (msg.id === undefined) return;
     const p = this.pending.get(msg.id);
     if (!p) return;
     this.pending.delete(msg.id);
     clearTimeout(p.timer);
     if (msg.ok) p.resolve(msg.result);
-    else p.reject(new EngineError(msg.error.message, { name: msg.error.name, fatal: msg.error.fatal, type: p.type }));
+    else p.reject(new EngineError(msg.error?.message ?? 'the engine failed', { name: msg.error?.name, fatal: msg.error?.fatal, type: p.type }));
   }
 
+  /** @param {number} generation @param {string} message */
   #fatal(generation, message) {
     if (generation !== this.generation || !this.worker) return;
     this.stop('lost');

@@ -1,3 +1,4 @@
+// @ts-check
 // Undo/redo of label edits. Pure (no DOM), tested by tests/www/history.test.mjs; the page keeps it in
 // IndexedDB (kv 'labelHistory') so it survives a reload.
 //
@@ -18,7 +19,12 @@ export function sameState(a, b) {
   return JSON.stringify(copyState(a)) === JSON.stringify(copyState(b));
 }
 
+/** @typedef {{boxes: object[], proposals: object[]}} LabelState */
+/** @typedef {{id: number, before: LabelState, after: LabelState}} Change */
+/** @typedef {{label: string, changes: Change[], t: number}} Entry */
+
 export class LabelHistory {
+  /** @param {{past?: Entry[], future?: Entry[], limit?: number}} [init] */
   constructor({ past = [], future = [], limit = HISTORY_LIMIT } = {}) {
     this.limit = limit;
     this.past = past;

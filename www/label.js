@@ -36,10 +36,12 @@ export function initLabelTools(app, ds) {
 
   // ---------------------------------------------------------------- history
 
-  function persistHistory() {
+  /** Saves the history once `labelsSaved` (the edit's box writes) has landed, so a reload never finds a
+   * history step whose boxes were not written. */
+  function persistHistory(labelsSaved = Promise.resolve()) {
     S.history = history.describe();
     renderHistoryButtons();
-    saving = saving.then(() => store.kv.set('labelHistory', history.toJSON())).catch((e) => {
+    saving = Promise.all([saving, labelsSaved]).then(() => store.kv.set('labelHistory', history.toJSON())).catch((e) => {
       app.notify({ level: 'warn', id: 'history-save', title: 'The undo history could not be saved', text: `${e.message} Your labels are saved; only undo after a reload is affected.` });
     });
     return saving;
@@ -50,7 +52,7 @@ export function initLabelTools(app, ds) {
     r.boxes = state.boxes.map((b) => ({ ...b }));
     r.proposals = state.proposals.map((p) => ({ ...p }));
     if (ds.current()?.id === r.id) editor.setState(state);
-    ds.save(r);
+    return ds.save(r);
   }
 
   /** A user edit in the editor: saved, and recorded for undo. */
@@ -60,8 +62,7 @@ export function initLabelTools(app, ds) {
     r.boxes = after.boxes.map((b) => ({ ...b }));
     r.proposals = after.proposals.map((p) => ({ ...p }));
     history.push(label, [{ id: r.id, before, after }]);
-    persistHistory();
-    ds.save(r);
+    persistHistory(ds.save(r));
     ds.refresh();
     renderProposalTools();
   }
@@ -73,10 +74,10 @@ export function initLabelTools(app, ds) {
       return;
     }
     const changes = entry.changes.filter((c) => D.images.some((r) => r.id === c.id));
-    for (const c of changes) apply(D.images.find((r) => r.id === c.id), undo ? c.before : c.after);
+    const saved = Promise.all(changes.map((c) => apply(D.images.find((r) => r.id === c.id), undo ? c.before : c.after)));
     // Show what changed: the image stays, or the (first) image the action touched opens.
     if (changes.length && !changes.some((c) => c.id === ds.current()?.id)) await ds.open(changes[0].id);
-    persistHistory();
+    persistHistory(saved);
     ds.refresh();
     renderProposalTools();
     app.emit(undo ? 'undo' : 'redo', { label: entry.label, images: changes.length });
@@ -172,6 +173,7 @@ export function initLabelTools(app, ds) {
     const status = $('#proposal-status');
     const busy = app.busy('proposing boxes');
     const changes = [];
+    const saves = [];
     let found = 0;
     try {
       await app.engineReady;
@@ -181,14 +183,14 @@ export function initLabelTools(app, ds) {
         const bmp = await createImageBitmap(r.blob);
         const { data, width, height, scale } = rgbaOf(bmp, bmp.width, bmp.height, long);
         bmp.close();
-        const result = await app.engine.call('detect', { frameId: -1, rgba: data.buffer, width, height, options: { threshold: 0, topK: 100, shortestEdge: size, attention: false } }, { transfer: [data.buffer] });
+        const result = await app.engine.call('detect', { frameId: -1, rgba: data.buffer, width, height, options: { threshold: 0, topK: 100, shortestEdge: size, attention: false } });
         if (!D.images.includes(r)) continue; // removed meanwhile
         const before = copyState(r);
         const proposals = fromDetections(result.detections, { threshold: min, scale, width: r.width, height: r.height, existing: r.boxes });
         found += proposals.length;
         const after = { boxes: before.boxes, proposals };
         changes.push({ id: r.id, before, after });
-        apply(r, after);
+        saves.push(apply(r, after));
         ds.refresh();
         renderProposalTools();
       }
@@ -203,7 +205,7 @@ export function initLabelTools(app, ds) {
     }
     if (changes.length) {
       history.push(`proposals on ${plural(changes.length, 'image')}`, changes);
-      persistHistory();
+      persistHistory(Promise.all(saves));
     }
     const hidden = proposalLabels(D.images, classMap, D.classes).filter((l) => !l.cls);
     status.textContent = changes.length ? `${plural(found, 'proposal')} on ${plural(changes.length, 'image')} from ${app.state.model.name} (score ≥ ${min.toFixed(2)})${run.stop ? ' — stopped' : ''}.` : '';

@@ -1,3 +1,4 @@
+// @ts-check
 // Labelling helpers that need no DOM: progress counts, the class behind a number key, navigation order,
 // copying boxes between images. Tested by tests/www/labels.test.mjs.
 

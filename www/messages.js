@@ -1,3 +1,4 @@
+// @ts-check
 // What the page's messages do, without the DOM (app.js draws them): grouping (the same message again
 // raises a count on the toast that is already there), how long a toast stays, which toasts make room when
 // too many are up, and the message log. Tested by tests/www/messages.test.mjs.

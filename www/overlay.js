@@ -1,3 +1,4 @@
+// @ts-check
 // Drawing detections: boxes, class names and scores, and — Conditional DETR's mechanism — each
 // detection's reference point s with the offset (an arrow) from s to the predicted box centre.
 
@@ -21,7 +22,7 @@ export function drawDetections(ctx, dets, opts = {}) {
   ctx.font = `600 ${fontPx}px system-ui, -apple-system, "Segoe UI", sans-serif`;
   ctx.textBaseline = 'top';
   // Unselected first so a selected detection draws on top.
-  const ordered = [...dets].sort((a, b) => (a.query === selected) - (b.query === selected) || a.score - b.score);
+  const ordered = [...dets].sort((a, b) => Number(a.query === selected) - Number(b.query === selected) || a.score - b.score);
   for (const d of ordered) {
     const dim = selected !== null && d.query !== selected;
     const color = labelColor(d.label, dim ? 0.35 : 1);

@@ -1,3 +1,4 @@
+// @ts-check
 // Boxes proposed by the model: detections turned into proposals, and model classes mapped to dataset
 // classes by name. Pure (no DOM), tested by tests/www/proposals.test.mjs.
 //

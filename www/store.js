@@ -1,3 +1,4 @@
+// @ts-check
 // Everything the user adds or computes is kept in IndexedDB (database `cdetr`), so a reload or an engine
 // crash loses nothing:
 //   kv        key → value: 'classes' (string[]), 'currentModel' ({source, name}), 'training' (session
@@ -52,7 +53,7 @@ async function tx(stores, mode, fn) {
   if (mode === 'readwrite') {
     try {
       return await rawTx(stores, mode, fn);
-    } catch (e) {
+    } catch (/** @type {any} */ e) {
       throw e?.name === 'StorageError' ? e : storageError(e, stores);
     }
   }
@@ -62,11 +63,11 @@ async function tx(stores, mode, fn) {
 async function rawTx(stores, mode, fn) {
   const db = await openDb();
   const t = db.transaction(stores, mode);
-  const done = new Promise((resolve, reject) => {
+  const done = /** @type {Promise<void>} */ (new Promise((resolve, reject) => {
     t.oncomplete = () => resolve();
     t.onerror = () => reject(t.error);
     t.onabort = () => reject(t.error || new Error('transaction aborted'));
-  });
+  }));
   const result = await fn(t);
   await done;
   return result;

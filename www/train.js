@@ -9,6 +9,7 @@
 import * as store from './store.js';
 import { $, el, download, fmtBytes, sleep } from './util.js';
 import { LossChart } from './chart.js';
+import { trainOptions } from './options.js';
 
 export function initTraining(app) {
   const T = (app.state.training = {
@@ -37,13 +38,10 @@ export function initTraining(app) {
   let loopPromise = null;
 
   function options() {
-    const num = (id, d) => { const v = +$(id).value; return Number.isFinite(v) && v >= 0 ? v : d; };
-    return {
-      lr: num('#opt-lr', 1e-4), lrBackbone: num('#opt-lr-backbone', 1e-5), batchSize: Math.max(1, Math.round(num('#opt-batch', 2))),
-      maxSize: Math.max(64, Math.round(num('#opt-max-size', 512))), augment: $('#opt-augment').checked, freezeBackbone: $('#opt-freeze').checked,
-      fastMode: $('#opt-fast').checked, fastScales: 1, seed: 0,
-      dropout: Math.min(0.9, Math.max(0, num('#opt-dropout', 0.1))),
-    };
+    return trainOptions({
+      lr: $('#opt-lr').value, lrBackbone: $('#opt-lr-backbone').value, batchSize: $('#opt-batch').value, maxSize: $('#opt-max-size').value,
+      dropout: $('#opt-dropout').value, augment: $('#opt-augment').checked, freezeBackbone: $('#opt-freeze').checked, fastMode: $('#opt-fast').checked,
+    });
   }
   const maxSteps = () => Math.round(+$('#opt-max-steps').value || 0);
   const snapshotEvery = () => Math.max(1, Math.round(+$('#opt-snapshot-every').value || 10));
@@ -156,10 +154,9 @@ export function initTraining(app) {
         return { weights: await snap.weights.safetensors.arrayBuffer(), config: snap.weights.config, name: `${app.state.model.name} (fine-tuned, step ${snap.step})` };
       };
       // Keep the decoded images when a fallback may need them a second time (else move them).
-      const { dataset, transfer } = await app.dataset.payload(Math.round(opts.maxSize * 1.25));
+      const dataset = await app.dataset.payload(Math.round(opts.maxSize * 1.25));
       let start = compatible && !tryFull ? await savedWeights() : null;
-      const moved = () => [...transfer, ...(start ? [start.weights] : [])];
-      let summary = await app.engine.call('startTraining', { dataset, options: opts, start }, { transfer: tryFull ? [] : moved() });
+      let summary = await app.engine.call('startTraining', { dataset, options: opts, start }, { keep: tryFull });
       T.resumedFrom = null;
       if (tryFull) {
         try {
@@ -173,7 +170,7 @@ export function initTraining(app) {
           caps.fullRestore = false;
           caps.why = e.message;
           start = await savedWeights();
-          summary = await app.engine.call('startTraining', { dataset, options: opts, start }, { transfer: moved() });
+          summary = await app.engine.call('startTraining', { dataset, options: opts, start });
         }
       }
       if (start) {

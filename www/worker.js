@@ -1,28 +1,25 @@
-// The module worker that owns the WebAssembly engine (src/web.rs).
+// @ts-check
+// The module worker that owns the WebAssembly engine (src/web.rs). The protocol — request names,
+// payloads, results and the buffers moved each way — is the table in protocol.js; `handlers` below has
+// one entry per request of that table.
 //
-// Protocol (see engine.js for the page side):
-//   page → worker  {id, type, payload}                 one request; `payload` is a plain object
-//   worker → page  {id, ok: true, result}             the request's answer (structured clone; big
-//                                                      buffers are transferred, never copied)
-//                  {id, ok: false, error: {message, name, fatal}}
-//                  {event: 'fatal', message}          the module trapped (Rust panic, out of memory,
-//                                                      lost device…): this worker is unusable, the page
-//                                                      terminates it and starts a new one on the CPU.
 // Requests run strictly one after another (wasm-bindgen forbids re-entrant calls on one object), in the
-// order they arrive.
-//
-// Frames arrive as transferred RGBA ArrayBuffers and go back, transferred again, with their detections
-// (`result.rgba`), so the page keeps exactly the pixels that were analysed without a copy.
+// order they arrive. Frames arrive as transferred RGBA ArrayBuffers and go back, transferred again, with
+// their detections (`result.rgba`), so the page keeps exactly the pixels that were analysed without a copy.
 
+import { REQUESTS, requestSpec, transferable } from './protocol.js';
+
+/** @typedef {import('./protocol.js').Requests} Requests */
+/** @typedef {import('./protocol.js').RequestName} RequestName */
+
+/** @type {any} the wasm-bindgen module (pkg/cdetr.js) */
 let wasm = null;
-/** An answer whose buffers are transferred instead of copied. */
-class Transfer {
-  constructor(result, buffers) { this.result = result; this.buffers = buffers; }
-}
+/** @type {any} its Engine */
 let engine = null;
 let dead = false;
 let chain = Promise.resolve();
 
+/** @param {unknown} message */
 function postFatal(message) {
   if (dead) return;
   dead = true;
@@ -43,23 +40,29 @@ self.addEventListener('unhandledrejection', (e) => {
   if (r instanceof WebAssembly.RuntimeError || /unreachable|RuntimeError/.test(String(r))) postFatal(`the engine crashed: ${r}`);
 });
 
+/** @param {any} err */
 function isFatal(err) {
   if (err instanceof WebAssembly.RuntimeError) return true;
   const m = String(err && err.message || err);
   return /device (was )?lost|DeviceLost|unreachable executed|memory access out of bounds|recursive use of an object/i.test(m);
 }
 
+/**
+ * One handler per request; each returns the request's result.
+ * @type {{[K in RequestName]: (payload: Requests[K]['payload']) => Promise<Requests[K]['result']>}}
+ */
 const handlers = {
   async init({ preferGpu }) {
     const t0 = performance.now();
-    wasm = await import('/pkg/cdetr.js');
+    const module = '/pkg/cdetr.js'; // built by scripts/build-web.sh (no type declarations)
+    wasm = await import(module);
     await wasm.default();
     engine = await wasm.Engine.create(!!preferGpu);
     // Burn asks for the adapter's own limits; the engine checks each detection and fine-tuning setting
     // against the largest storage buffer before it starts.
     let bufferLimit = null;
     if (engine.backend === 'webgpu') {
-      const adapter = await navigator.gpu?.requestAdapter();
+      const adapter = await /** @type {any} */ (navigator).gpu?.requestAdapter();
       if (adapter) bufferLimit = Math.min(adapter.limits.maxStorageBufferBindingSize, adapter.limits.maxBufferSize);
       if (bufferLimit) engine.setBufferLimit(bufferLimit);
     }
@@ -76,13 +79,12 @@ const handlers = {
     result.frameId = frameId;
     result.workerMs = performance.now() - t0;
     result.rgba = rgba; // handed back (transferred) with the answer
-    return new Transfer(result, [rgba]);
+    return result;
   },
 
   async attention({ query }) {
-    const a = await engine.attention(query);
     // DETR has no spatial/content split: those maps are null.
-    return new Transfer(a, [a.spatial, a.content, a.combined].filter(Boolean).map((m) => m.buffer));
+    return engine.attention(query);
   },
 
   async parseDataset({ files, images }) {
@@ -91,11 +93,11 @@ const handlers = {
   },
 
   async startTraining({ dataset, options, start }) {
-    for (const split of ['train', 'val']) for (const s of dataset[split] || []) s.rgba = new Uint8Array(s.rgba);
+    const bytes = (/** @type {import('./protocol.js').Sample} */ s) => ({ ...s, rgba: new Uint8Array(s.rgba) });
+    const data = { ...dataset, train: (dataset.train || []).map(bytes), val: (dataset.val || []).map(bytes) };
     // `start`: other starting weights {weights, config, name} (a saved fine-tuned model); the detection
     // model stays as it is.
-    if (start) start = { ...start, weights: new Uint8Array(start.weights) };
-    return engine.startTraining(dataset, options, start ?? null);
+    return engine.startTraining(data, options, start ? { ...start, weights: new Uint8Array(start.weights) } : null);
   },
 
   async trainStep() {
@@ -108,15 +110,8 @@ const handlers = {
   async evaluate() { return engine.evaluate(); },
   async useTrainedModel() { return engine.useTrainedModel(); },
 
-  async exportModel() {
-    const out = await engine.exportModel();
-    return new Transfer(out, [out.safetensors.buffer]);
-  },
-
-  async snapshotTraining() {
-    const s = await engine.snapshotTraining();
-    return new Transfer(s, [s.model.buffer, s.optimizer.buffer]);
-  },
+  async exportModel() { return engine.exportModel(); },
+  async snapshotTraining() { return engine.snapshotTraining(); },
 
   async restoreTraining({ model, optimizer }) {
     return engine.restoreTraining(new Uint8Array(model), new Uint8Array(optimizer));
@@ -129,31 +124,37 @@ const handlers = {
   },
 };
 
+/** @param {{id: number, type: string, payload: any}} message */
 async function handle({ id, type, payload }) {
   if (dead) {
     self.postMessage({ id, ok: false, error: { message: 'the engine has crashed and is restarting', name: 'EngineDead', fatal: true } });
     return;
   }
-  const fn = handlers[type];
-  if (!fn) {
-    self.postMessage({ id, ok: false, error: { message: `unknown request ${type}`, name: 'TypeError', fatal: false } });
+  let spec;
+  try {
+    spec = requestSpec(type);
+  } catch (e) {
+    self.postMessage({ id, ok: false, error: { message: String(/** @type {Error} */ (e).message), name: 'TypeError', fatal: false } });
     return;
   }
-  if (type !== 'init' && type !== 'parseDataset' && !engine) {
+  if (!spec.beforeEngine && !engine) {
     self.postMessage({ id, ok: false, error: { message: 'the engine is not started', name: 'Error', fatal: false } });
     return;
   }
   try {
-    const out = await fn(payload || {});
-    if (out instanceof Transfer) self.postMessage({ id, ok: true, result: out.result }, out.buffers);
-    else self.postMessage({ id, ok: true, result: out });
-  } catch (err) {
+    const fn = /** @type {(payload: any) => Promise<unknown>} */ (handlers[/** @type {RequestName} */ (type)]);
+    const result = await fn(payload || {});
+    self.postMessage({ id, ok: true, result }, transferable(spec.answer(result)));
+  } catch (/** @type {any} */ err) {
     const fatal = isFatal(err);
     const message = err && err.message ? err.message : String(err);
     self.postMessage({ id, ok: false, error: { message, name: (err && err.name) || 'Error', fatal } });
     if (fatal) postFatal(message);
   }
 }
+
+// Every request of the table has its handler (a missing one would answer nothing).
+for (const type of Object.keys(REQUESTS)) if (!(type in handlers)) throw new Error(`worker.js has no handler for ${type}`);
 
 self.onmessage = (e) => {
   chain = chain.then(() => handle(e.data));

@@ -914,7 +914,15 @@ async function labellingScenario(page, url, notes) {
   assert(s.history.past === 5 && s.history.future === 2 && s.history.redo === 'duplicate box', `history ${JSON.stringify(s.history)}`);
   notes.push(`keyboard + mouse: drew [120, 40, 360, 280] (class by key 1), resized by a corner and an edge, moved, key 2 relabelled, Ctrl+D, Delete; undo ×3, redo → ${s.history.past} steps back, ${s.history.future} forward`);
 
-  // Reload: the labels, the open image and the whole history are still there.
+  // Reload: the labels, the open image and the whole history are still there. The edits' writes are
+  // asynchronous: wait until IndexedDB holds them (what a user reloading a second later would find).
+  await until(page, async () => {
+    const db = await new Promise((ok, no) => { const r = indexedDB.open('cdetr'); r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+    const get = (store, key) => new Promise((ok, no) => { const r = db.transaction(store).objectStore(store).get(key); r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+    const [h, img] = [await get('kv', 'labelHistory'), await get('images', cdetrApp.state.dataset.images[0].id)];
+    db.close();
+    return h?.past?.length === 5 && h?.future?.length === 2 && img?.boxes?.length === 1 && img.boxes[0].cls === 'saucer';
+  }, null, 15_000, 'the edits and their history written to IndexedDB');
   await openApp(page, url);
   await page.click('#tab-btn-train');
   await until(page, () => cdetrApp.state.label.image?.name === 'coffee.png', null, 30_000, 'coffee.png in the editor after the reload');
