@@ -27,6 +27,7 @@ pub mod plot;
 pub mod postprocess;
 pub mod preprocess;
 pub mod readback;
+pub mod results;
 pub mod session;
 pub mod train;
 #[cfg(target_family = "wasm")]

@@ -174,3 +174,73 @@ mod tests {
         let _ = confusion_matrix(&empty, &[]);
     }
 }
+
+/// One panel of [`results`]: named series against the epoch, the y axis from 0 to the largest finite
+/// value (non-finite values are left out).
+fn series_panel(
+    img: &mut RgbImage,
+    (l, t, r, b): (i64, i64, i64, i64),
+    title: &str,
+    epochs: &[f64],
+    series: &[(&str, Vec<f64>)],
+) {
+    let top = series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite()).fold(0.0f64, f64::max);
+    let top = if top > 0.0 { top * 1.05 } else { 1.0 };
+    let first = epochs.first().copied().unwrap_or(0.0);
+    let span = (epochs.last().copied().unwrap_or(1.0) - first).max(1.0);
+    for i in 0..=5 {
+        let y = b - (b - t) * i / 5;
+        line(img, (l as f64, y as f64), (r as f64, y as f64), 1, GREY);
+        draw_text(img, l as i32 - 44, y as i32 - 5, &format!("{:.3}", top * i as f64 / 5.0), 1, BLACK, None);
+    }
+    line(img, (l as f64, t as f64), (l as f64, b as f64), 2, BLACK);
+    line(img, (l as f64, b as f64), (r as f64, b as f64), 2, BLACK);
+    draw_text(img, l as i32, t as i32 - 22, title, 1, BLACK, None);
+    let x = |e: f64| l as f64 + (r - l) as f64 * (e - first) / span;
+    for &e in epochs {
+        draw_text(img, x(e) as i32 - 3, b as i32 + 4, &format!("{e:.0}"), 1, BLACK, None);
+    }
+    draw_text(img, ((l + r) / 2) as i32 - 16, b as i32 + 18, "epoch", 1, BLACK, None);
+    for (k, (name, values)) in series.iter().enumerate() {
+        let colour = palette(k);
+        let pt = |i: usize| (x(epochs[i]), b as f64 - (b - t) as f64 * values[i] / top);
+        let n = values.len().min(epochs.len());
+        for i in 0..n {
+            if !values[i].is_finite() {
+                continue;
+            }
+            rect(img, pt(i).0 as i64 - 2, pt(i).1 as i64 - 2, pt(i).0 as i64 + 3, pt(i).1 as i64 + 3, colour);
+            if i > 0 && values[i - 1].is_finite() {
+                line(img, pt(i - 1), pt(i), 2, colour);
+            }
+        }
+        let y = t as i32 + 4 + 14 * k as i32;
+        rect(img, r - 120, y as i64 + 2, r - 108, y as i64 + 12, colour);
+        draw_text(img, r as i32 - 104, y, name, 1, BLACK, None);
+    }
+}
+
+/// `cdetr train`'s `results.png`: the epoch's mean losses (left) and, when the run validates, AP and
+/// AP50 (right), one point per epoch. 1000×420 pixels.
+pub fn results(rows: &[crate::results::EpochResult]) -> RgbImage {
+    let mut img = RgbImage::from_pixel(1000, 420, Rgb(WHITE));
+    let epochs: Vec<f64> = rows.iter().map(|r| r.epoch as f64).collect();
+    let col = |f: fn(&crate::results::EpochResult) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    let losses = [
+        ("loss", col(|r| r.loss)),
+        ("loss_ce", col(|r| r.loss_ce)),
+        ("loss_bbox", col(|r| r.loss_bbox)),
+        ("loss_giou", col(|r| r.loss_giou)),
+    ];
+    series_panel(&mut img, (60, 50, 470, 370), "training losses (mean per epoch)", &epochs, &losses);
+    let val = |f: fn(&crate::results::EpochValidation) -> f64| {
+        rows.iter().map(|r| r.val.as_ref().map_or(f64::NAN, f)).collect::<Vec<f64>>()
+    };
+    if rows.iter().any(|r| r.val.is_some()) {
+        let aps = [("AP", val(|v| v.ap)), ("AP50", val(|v| v.ap50))];
+        series_panel(&mut img, (560, 50, 970, 370), "validation (COCO)", &epochs, &aps);
+    } else {
+        draw_text(&mut img, 600, 200, "no validation (cdetr train --val)", 1, BLACK, None);
+    }
+    img
+}

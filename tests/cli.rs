@@ -736,6 +736,94 @@ fn train_resume_equals_an_uninterrupted_run() {
     }
 }
 
+/// `--val`: one `results.csv` row per epoch (mean losses, learning rates, validation AP) and
+/// `results.png`; the last row's AP is `cdetr eval`'s on the weights the run wrote; `--resume` keeps the
+/// earlier rows; a validation class the run does not know is an error naming it.
+#[test]
+fn train_writes_results_per_epoch_with_validation() {
+    let (annotations, out_dir) = train_first_line_matches("tiny", "results");
+    let (weights, config) = (tiny("model.safetensors"), tiny("config.json"));
+    let train = |epochs: &str, resume: bool, val: &Path| {
+        let mut args = vec!["train", "--data", s(&annotations), "--val", s(val), "--weights", s(&weights)];
+        args.extend(["--config", s(&config), "--lr", "1e-3", "--augment", "none", "--resize", "none"]);
+        args.extend(["--batch-size", "2", "--epochs", epochs, "--output", s(&out_dir)]);
+        if resume {
+            args.push("--resume");
+        }
+        cdetr(&args)
+    };
+    let rows = || -> Vec<Vec<String>> {
+        let text = std::fs::read_to_string(out_dir.join("results.csv")).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some(cdetr::results::CSV_HEADER));
+        lines.map(|l| l.split(',').map(String::from).collect()).collect()
+    };
+    let out = train("2", false, &annotations);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let first = rows();
+    assert_eq!(first.len(), 2, "one row per epoch: {first:?}");
+    let epochs: Vec<u64> = std::fs::read_to_string(out_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"].as_u64().unwrap())
+        .collect();
+    for (i, row) in first.iter().enumerate() {
+        assert_eq!(row[0], (i + 1).to_string());
+        let steps_so_far = epochs.iter().filter(|&&e| e <= i as u64).count();
+        assert_eq!(row[1], steps_so_far.to_string(), "steps done at the end of epoch {}", i + 1);
+        for cell in &row[2..] {
+            assert!(cell.parse::<f64>().unwrap().is_finite(), "{row:?}");
+        }
+    }
+    let png = std::fs::read(out_dir.join("results.png")).unwrap();
+    assert_eq!(image::load_from_memory(&png).unwrap().to_rgb8().dimensions(), (1000, 420));
+
+    // The last row's AP is what `cdetr eval` gives on the exported weights.
+    let eval = cdetr(&[
+        "eval",
+        "--json",
+        "--resize",
+        "none",
+        "--weights",
+        s(&out_dir.join("model.safetensors")),
+        "--data",
+        s(&annotations),
+    ]);
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    for (col, key) in [(9, "ap"), (10, "ap50"), (11, "ap75"), (12, "ar100")] {
+        // Both through serde_json's float parser, which may land one ulp off the printed value.
+        let csv: f64 = serde_json::from_str(&first[1][col]).unwrap();
+        assert_eq!(csv, report["stats"][key].as_f64().unwrap(), "{key}");
+    }
+
+    // Resumed for a third epoch: the first two rows stay as they were.
+    let out = train("3", true, &annotations);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let resumed = rows();
+    assert_eq!(resumed.len(), 3);
+    assert_eq!(resumed[..2], first[..]);
+
+    // A validation file with a class the run does not have (the tiny model's labels are placeholders,
+    // `LABEL_i`, matched by category id as in `cdetr eval`: an id out of their range).
+    let mut coco: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&annotations).unwrap()).unwrap();
+    let old_id = coco["categories"][0]["id"].clone();
+    coco["categories"][0]["name"] = "zebra".into();
+    coco["categories"][0]["id"] = 999.into();
+    for a in coco["annotations"].as_array_mut().unwrap() {
+        if a["category_id"] == old_id {
+            a["category_id"] = 999.into();
+        }
+    }
+    let bad = annotations.with_file_name("val-zebra.json");
+    std::fs::write(&bad, coco.to_string()).unwrap();
+    let out = train("4", true, &bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && !stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.trim_end().lines().last().unwrap().contains(r#"validation classes ["zebra"]"#), "{stderr}");
+    assert_eq!(rows().len(), 3, "the failed start lost no rows");
+}
+
 /// The first metrics line of a `cdetr train` run (one epoch, nothing random, lr 0, one batch of 4).
 fn first_line_of(data: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
     let (weights, config) = (tiny("model.safetensors"), tiny("config.json"));

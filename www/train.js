@@ -10,6 +10,7 @@ import * as store from './store.js';
 import { $, el, download, fmtBytes, sleep } from './util.js';
 import { LossChart } from './chart.js';
 import { trainOptions } from './options.js';
+import { drawPrCurves } from './prcurves.js';
 
 export function initTraining(app) {
   const T = (app.state.training = {
@@ -337,6 +338,7 @@ export function initTraining(app) {
         el('td', { class: 'ap', text: f(c.ap) }), el('td', { class: 'ap50', text: f(c.ap50) }),
         el('td', { class: 'ap75', text: f(c.ap75) }), el('td', { text: f(c.recall50) })))),
     );
+    drawPrCurves($('#diag-pr'), d.classes);
     const n = d.confusionLabels.length;
     const counts = d.confusion.counts;
     const colTotal = d.confusionLabels.map((_, c) => d.confusionLabels.reduce((s, _r, r) => s + counts[r * n + c], 0));

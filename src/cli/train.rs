@@ -1,6 +1,7 @@
 //! `cdetr train`: fine-tune (or train from scratch) on a COCO / VOC / YOLO dataset, with the official
-//! recipe; one `metrics.jsonl` line per step, a resumable checkpoint every epoch and an HF-compatible
-//! `model.safetensors` + `config.json` at the end.
+//! recipe; one `metrics.jsonl` line per step, one `results.csv` row per epoch (mean losses, learning
+//! rates, and the validation AP with `--val`) drawn in `results.png`, a resumable checkpoint every epoch
+//! and an HF-compatible `model.safetensors` + `config.json` at the end.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use cdetr::feature_cache::{FeatureCache, FeatureCacheConfig};
 use cdetr::model::ConditionalDetr;
 use cdetr::model::inference::InferenceModel;
 use cdetr::preprocess::ResizeMode;
+use cdetr::results::{EpochAccumulator, EpochResult, EpochValidation, parse_csv, to_csv};
 use cdetr::train::{Batches, TrainOptions, Trainer, TrainingSnapshot};
 use cdetr::weights::{backbone_config, collect_hf_tensors, load_model, read_checkpoint_file, write_safetensors};
 use clap::{Args, ValueEnum};
@@ -42,6 +44,13 @@ pub struct TrainArgs {
     /// Split to train on where the dataset has splits (VOC ImageSets/Main/<split>.txt).
     #[arg(long)]
     split: Option<String>,
+    /// Validation dataset (same formats as --data): COCO AP after every epoch in `results.csv`, at the
+    /// --resize input size, as `cdetr eval` computes it.
+    #[arg(long)]
+    val: Option<PathBuf>,
+    /// Split of --val where it has splits (e.g. `val`).
+    #[arg(long)]
+    val_split: Option<String>,
     /// Starting checkpoint, or `none` to train from scratch.
     #[arg(long, default_value = "none")]
     weights: String,
@@ -201,6 +210,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if label_map.is_none() {
         config.set_labels(&data.class_names);
     }
+    // Validation images with their classes mapped onto the model's labels (checked before any training).
+    let labels = config.labels();
+    let val = match &args.val {
+        Some(path) => Some(validation_set(path, args.format, args.val_split.as_deref(), &labels)?),
+        None => None,
+    };
     let boxes = match &label_map {
         Some(map) => data.boxes.iter().map(|b| remap_boxes(b, map)).collect(),
         None => data.boxes.clone(),
@@ -270,11 +285,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .expect("valid template")
             .progress_chars("=> "),
     );
+    let results_path = args.output.join("results.csv");
+    let mut results: Vec<EpochResult> = if args.resume && results_path.exists() {
+        let text = std::fs::read_to_string(&results_path)
+            .with_context(|| format!("{}: cannot read", results_path.display()))?;
+        parse_csv(&text).into_iter().filter(|r| r.epoch <= trainer.epoch).collect()
+    } else {
+        Vec::new()
+    };
     let start = std::time::Instant::now();
     while trainer.epoch < args.epochs {
         bar.set_prefix(format!("{}/{}", trainer.epoch + 1, args.epochs));
+        let epoch_start = std::time::Instant::now();
+        let mut epoch = EpochAccumulator::default();
         loop {
             let (m, epoch_done) = pollster::block_on(batches.step(&mut trainer))?;
+            epoch.add(&m);
             let mut line = serde_json::to_value(&m)?;
             line["time_s"] = serde_json::json!(start.elapsed().as_secs_f64());
             writeln!(metrics, "{line}")?;
@@ -286,6 +312,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         trainer.epoch += 1;
         metrics.flush()?;
+        let validation = match &val {
+            Some(v) => {
+                bar.set_message("validating");
+                let model = InferenceModel::new(trainer.inference_model());
+                let c =
+                    super::eval::collect(&model, &labels, &v.images, &v.eval, &v.class_to_label, args.resize, &device)?;
+                let m = c.metrics()?.summarize();
+                bar.println(format!("epoch {}: AP {:.3}  AP50 {:.3}  AP75 {:.3}", trainer.epoch, m.ap, m.ap50, m.ap75));
+                Some(EpochValidation::from(&m))
+            }
+            None => None,
+        };
+        results.extend(epoch.finish(trainer.epoch, epoch_start.elapsed().as_secs_f64(), validation));
+        write_results(&args.output, &results)?;
         let snapshot = pollster::block_on(trainer.snapshot(&config))?;
         std::fs::create_dir_all(&checkpoint_dir)?;
         write_atomically(&checkpoint_dir.join("model.bpk"), &snapshot.model)?;
@@ -331,6 +371,45 @@ fn initial_model(
             Ok((model, config, None))
         }
     }
+}
+
+/// A validation dataset whose classes are all among the model's labels.
+struct ValidationSet {
+    images: Vec<image::RgbImage>,
+    eval: Vec<Vec<cdetr::data::EvalAnnotation>>,
+    class_to_label: Vec<usize>,
+}
+
+fn validation_set(
+    path: &Path,
+    format: Option<DataFormat>,
+    split: Option<&str>,
+    labels: &[String],
+) -> Result<ValidationSet> {
+    let data = load_data(path, format, split)?;
+    let LabelPlan::Keep(class_to_label) = plan_labels_with_ids(&data.class_names, &data.category_ids, labels) else {
+        // Placeholder labels (`LABEL_i`) match category ids; real ones match names (as `cdetr eval`).
+        let placeholders = labels.iter().enumerate().all(|(i, l)| *l == format!("LABEL_{i}"));
+        let known = |(name, &id): (&String, &i64)| {
+            labels.iter().any(|l| l.eq_ignore_ascii_case(name))
+                || (placeholders && id >= 0 && (id as usize) < labels.len())
+        };
+        let unknown: Vec<&String> =
+            data.class_names.iter().zip(&data.category_ids).filter(|c| !known(*c)).map(|(name, _)| name).collect();
+        bail!(
+            "{}: the validation classes {unknown:?} are not classes of the training run ({labels:?})",
+            path.display()
+        );
+    };
+    Ok(ValidationSet { images: data.images, eval: data.eval, class_to_label })
+}
+
+/// `results.csv` and `results.png` of the epochs so far (rewritten after each epoch).
+fn write_results(dir: &Path, rows: &[EpochResult]) -> Result<()> {
+    write_atomically(&dir.join("results.csv"), to_csv(rows).as_bytes())?;
+    let mut png = std::io::Cursor::new(Vec::new());
+    cdetr::plot::results(rows).write_to(&mut png, image::ImageFormat::Png)?;
+    write_atomically(&dir.join("results.png"), &png.into_inner())
 }
 
 /// Writes through a temporary file so an interrupted run never leaves a half-written checkpoint.

@@ -430,8 +430,11 @@ async function diagnosticsScenario(page, url, notes) {
     const conf = [...document.querySelectorAll('#diag-confusion tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => Number(td.textContent || 0)));
     const heads = [...document.querySelectorAll('#diag-confusion thead th')].slice(1).map((th) => th.textContent);
     const worst = [...document.querySelectorAll('#diag-worst button')].map((b) => ({ id: b.dataset.id, name: b.textContent }));
-    return { ev: cdetrApp.state.training.evals.at(-1), perClass, rows, conf, heads, worst, valIds: val.map((r) => String(r.id)) };
+    const withGt = cdetrApp.state.training.diag.classes.filter((c) => c.pr50.some((p) => p >= 0)).length;
+    return { ev: cdetrApp.state.training.evals.at(-1), perClass, rows, conf, heads, worst, valIds: val.map((r) => String(r.id)), curves: Number(document.querySelector('#diag-pr').dataset.curves), withGt };
   });
+  // One precision–recall curve per class with validation ground truth.
+  assert(d.curves === d.withGt && d.curves > 0, `${d.curves} PR curves drawn for ${d.withGt} classes with ground truth`);
   notes.push(`per-class rows: ${d.rows.map((r) => r.join(' ')).join(' | ')}; overall AP ${d.ev.ap.toFixed(4)} AP50 ${d.ev.ap50.toFixed(4)}`);
   assert(d.rows.length === Object.keys(d.perClass).length, `${d.rows.length} class rows for ${Object.keys(d.perClass).length} classes`);
   // The table's boxes column is the validation ground truth per class; the confusion matrix counts each once in its column.
