@@ -150,31 +150,6 @@ pub fn confusion_matrix(cm: &ConfusionMatrix, names: &[String]) -> RgbImage {
     img
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::eval::{ConfusionOptions, Detection, GroundTruth, confusion_matrix as cm_of};
-
-    #[test]
-    fn plots_draw_and_survive_odd_input() {
-        let p = vec![1.0, 0.8, f64::NAN, -1.0, 0.5];
-        let img = pr_curves(
-            "PR",
-            &[Curve { name: "a", precision: &p, ap: 0.5 }, Curve { name: "b", precision: &[], ap: -1.0 }],
-        );
-        assert_eq!(img.dimensions(), (800, 600));
-        assert!(img.pixels().any(|px| px.0 == palette(0)));
-        let gts =
-            [GroundTruth { image_id: 0, category_id: 1, bbox: [0.0, 0.0, 10.0, 10.0], area: 100.0, iscrowd: false }];
-        let dets = [Detection { image_id: 0, category_id: 1, bbox: [0.0, 0.0, 10.0, 10.0], score: 1.0 }];
-        let cm = cm_of(&[0], &[1, 2], &gts, &dets, ConfusionOptions::default()).unwrap();
-        let img = confusion_matrix(&cm, &["cat".into()]);
-        assert!(img.width() >= 300 && img.height() > 100);
-        let empty = cm_of(&[], &[], &[], &[], ConfusionOptions::default()).unwrap();
-        let _ = confusion_matrix(&empty, &[]);
-    }
-}
-
 /// One panel of [`results`]: named series against the epoch, the y axis from 0 to the largest finite
 /// value (non-finite values are left out).
 fn series_panel(
@@ -243,4 +218,29 @@ pub fn results(rows: &[crate::results::EpochResult]) -> RgbImage {
         draw_text(&mut img, 600, 200, "no validation (cdetr train --val)", 1, BLACK, None);
     }
     img
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{ConfusionOptions, Detection, GroundTruth, confusion_matrix as cm_of};
+
+    #[test]
+    fn plots_draw_and_survive_odd_input() {
+        let p = vec![1.0, 0.8, f64::NAN, -1.0, 0.5];
+        let img = pr_curves(
+            "PR",
+            &[Curve { name: "a", precision: &p, ap: 0.5 }, Curve { name: "b", precision: &[], ap: -1.0 }],
+        );
+        assert_eq!(img.dimensions(), (800, 600));
+        assert!(img.pixels().any(|px| px.0 == palette(0)));
+        let gts =
+            [GroundTruth { image_id: 0, category_id: 1, bbox: [0.0, 0.0, 10.0, 10.0], area: 100.0, iscrowd: false }];
+        let dets = [Detection { image_id: 0, category_id: 1, bbox: [0.0, 0.0, 10.0, 10.0], score: 1.0 }];
+        let cm = cm_of(&[0], &[1, 2], &gts, &dets, ConfusionOptions::default()).unwrap();
+        let img = confusion_matrix(&cm, &["cat".into()]);
+        assert!(img.width() >= 300 && img.height() > 100);
+        let empty = cm_of(&[], &[], &[], &[], ConfusionOptions::default()).unwrap();
+        let _ = confusion_matrix(&empty, &[]);
+    }
 }
