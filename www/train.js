@@ -70,11 +70,13 @@ export function initTraining(app) {
     if (T.record) {
       setOptions(T.record.options);
       T.evals = T.record.evals || [];
+      T.diag = T.record.diag || null;
       T.step = snap?.step ?? 0;
       T.epoch = snap?.epoch ?? 0;
       T.status = T.snapshotStep !== null ? 'paused' : 'idle';
     }
     render();
+    renderDiag();
   }
 
   async function saveRecord(patch) {
@@ -195,11 +197,13 @@ export function initTraining(app) {
         T.epoch = 0;
         T.offset = { step: 0, epoch: 0 };
         T.evals = [];
+        T.diag = null;
+        renderDiag();
         metrics = [];
         await store.metrics.clear();
         await store.kv.del('snapshot');
         T.snapshotStep = null;
-        await saveRecord({ classNames: [...D.classes], baseModel: app.state.model.name, evals: [], startedAt: Date.now() });
+        await saveRecord({ classNames: [...D.classes], baseModel: app.state.model.name, evals: [], diag: null, startedAt: Date.now() });
       }
       // The head was decided when the run started (a resumed session loads weights that already have it).
       await saveRecord({ options: opts, stepsPerEpoch: summary.stepsPerEpoch, fastMode: summary.fastMode || null, ...(T.resumedFrom ? {} : { newHead: summary.newHead, labels: summary.labels }) });
@@ -312,7 +316,7 @@ export function initTraining(app) {
       T.diag = { step: T.step, classes, confusion, confusionLabels, worst, valIds };
       renderDiag();
       T.evals.push(entry);
-      await saveRecord({ evals: T.evals });
+      await saveRecord({ evals: T.evals, diag: T.diag }); // the panel comes back after a reload
       render();
       app.emit('evaluated', entry);
       return entry;
@@ -427,7 +431,7 @@ export function initTraining(app) {
     await store.kv.del('snapshot');
     await store.kv.del('training');
     await store.metrics.clear();
-    Object.assign(T, { status: 'idle', step: 0, epoch: 0, record: null, snapshotStep: null, session: null, evals: [], stepsPerSecond: null, lastLoss: null, offset: { step: 0, epoch: 0 }, resumedFrom: null });
+    Object.assign(T, { status: 'idle', step: 0, epoch: 0, record: null, snapshotStep: null, session: null, evals: [], diag: null, stepsPerSecond: null, lastLoss: null, offset: { step: 0, epoch: 0 }, resumedFrom: null });
     metrics = [];
     chart.setData(metrics);
     $('#t-snapshot').textContent = '';

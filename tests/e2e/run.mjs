@@ -456,6 +456,16 @@ async function diagnosticsScenario(page, url, notes) {
   await until(page, (id) => cdetrApp.events.some((e) => e.type === 'editor-open' && String(e.detail.id) === id), d.worst[0].id, 30_000, 'the worst image in the editor');
   notes.push(`clicked “${d.worst[0].name}” → opened in the label editor`);
   await shot(page, 'o-worst-opened', notes);
+  // Reload: the last validation's diagnostics are still there, the same numbers and worst images.
+  await openApp(page, url);
+  await page.click('#tab-btn-train');
+  await until(page, () => !document.querySelector('#val-diag').hidden, null, 30_000, 'the diagnostics after a reload');
+  const after = await page.evaluate(() => ({
+    rows: [...document.querySelectorAll('#diag-classes tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent)),
+    worst: [...document.querySelectorAll('#diag-worst button')].map((b) => ({ id: b.dataset.id, name: b.textContent })),
+  }));
+  assert(JSON.stringify(after) === JSON.stringify({ rows: d.rows, worst: d.worst }), `after the reload: ${JSON.stringify(after)} vs ${JSON.stringify({ rows: d.rows, worst: d.worst })}`);
+  notes.push('reload: the diagnostics panel comes back with the same per-class rows and worst images');
 }
 
 /** d: fine-tuning on BCCD, loss goes down, reload resumes, export loads in the CLI. */
