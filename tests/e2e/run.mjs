@@ -629,8 +629,11 @@ async function badFilesScenario(page, notes) {
   await shot(page, 'e-bad-image', notes);
 
   // The box editor on the photo that was added: draw, delete, draw again with a new class.
+  const since = await page.evaluate(() => performance.now());
   await page.click('.thumb[title="coffee.png"]');
-  await until(page, () => document.querySelector('#editor-name').textContent.startsWith('coffee.png'), null, 10_000, 'coffee.png in the editor');
+  // The name shows before the photo is decoded; `editor-open` comes once the editor holds it (a drag
+  // before that draws nothing: seen under load).
+  await until(page, (t) => cdetrApp.events.some((e) => e.type === 'editor-open' && e.detail.name === 'coffee.png' && e.t >= Math.floor(t)), since, 30_000, 'coffee.png in the editor');
   await page.fill('#editor-class', 'cup');
   await page.press('#editor-class', 'Enter');
   const boxOf = async () => page.evaluate(() => cdetrApp.state.dataset.images.find((r) => r.name === 'coffee.png').boxes);
