@@ -6,7 +6,6 @@
 // `&maxSize=M&batch=B&fast=0|1` set its options).
 
 import { $, el, fmtMs, mean, median, percentile, sleep } from './util.js';
-import { trainOptions } from './options.js';
 
 export function initBench(app) {
   const B = (app.state.bench = { running: false, detect: null, train: null, history: [] });
@@ -128,10 +127,7 @@ export function initBench(app) {
     B.running = true;
     const done = app.busy('benchmarking training');
     try {
-      const opts = trainOptions({
-        lr: $('#opt-lr').value, lrBackbone: $('#opt-lr-backbone').value, batchSize: $('#opt-batch').value, maxSize: $('#opt-max-size').value,
-        dropout: $('#opt-dropout').value, augment: $('#opt-augment').checked, freezeBackbone: $('#opt-freeze').checked, fastMode: $('#opt-fast').checked,
-      });
+      const opts = app.training.options();
       const hasBoxes = app.state.dataset.images.some((r) => r.split !== 'val' && r.boxes.length);
       const dataset = hasBoxes ? await app.dataset.payload(Math.round(opts.maxSize * 1.25)) : shapesDataset();
       progress.textContent = 'preparing the training session…';

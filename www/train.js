@@ -501,6 +501,8 @@ export function initTraining(app) {
     exportModel,
     reapplyTrained,
     invalidateSession: () => { T.session = null; },
+    /** The fine-tuning options on the form (the training benchmark uses them too). */
+    options,
     get metrics() { return metrics; },
   };
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
 use cdetr::ConditionalDetrConfig;
-use cdetr::data::label_plan::{LabelPlan, plan_labels_with_ids, remap_boxes};
+use cdetr::data::label_plan::{LabelPlan, plan_labels_with_ids, remap_boxes, unknown_classes};
 use cdetr::data::training_set::{TrainingSet, TrainingSetConfig};
 use cdetr::data::{DataFormat, Rng, TrainAugment, load_dataset_split, load_image};
 use cdetr::feature_cache::{FeatureCache, FeatureCacheConfig};
@@ -388,14 +388,7 @@ fn validation_set(
 ) -> Result<ValidationSet> {
     let data = load_data(path, format, split)?;
     let LabelPlan::Keep(class_to_label) = plan_labels_with_ids(&data.class_names, &data.category_ids, labels) else {
-        // Placeholder labels (`LABEL_i`) match category ids; real ones match names (as `cdetr eval`).
-        let placeholders = labels.iter().enumerate().all(|(i, l)| *l == format!("LABEL_{i}"));
-        let known = |(name, &id): (&String, &i64)| {
-            labels.iter().any(|l| l.eq_ignore_ascii_case(name))
-                || (placeholders && id >= 0 && (id as usize) < labels.len())
-        };
-        let unknown: Vec<&String> =
-            data.class_names.iter().zip(&data.category_ids).filter(|c| !known(*c)).map(|(name, _)| name).collect();
+        let unknown = unknown_classes(&data.class_names, &data.category_ids, labels);
         bail!(
             "{}: the validation classes {unknown:?} are not classes of the training run ({labels:?})",
             path.display()

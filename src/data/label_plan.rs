@@ -30,7 +30,7 @@ pub fn plan_labels_with_ids(dataset: &[String], category_ids: &[i64], model: &[S
     if let LabelPlan::Keep(map) = plan_labels(dataset, model) {
         return LabelPlan::Keep(map);
     }
-    let placeholders = model.iter().enumerate().all(|(i, m)| *m == format!("LABEL_{i}"));
+    let placeholders = has_placeholder_labels(model);
     let in_range =
         category_ids.len() == dataset.len() && category_ids.iter().all(|&id| id >= 0 && (id as usize) < model.len());
     if placeholders && in_range && !model.is_empty() {
@@ -38,6 +38,25 @@ pub fn plan_labels_with_ids(dataset: &[String], category_ids: &[i64], model: &[S
     } else {
         LabelPlan::NewHead
     }
+}
+
+/// Whether every label is transformers' placeholder `LABEL_{i}` (a checkpoint without real class names).
+fn has_placeholder_labels(model: &[String]) -> bool {
+    model.iter().enumerate().all(|(i, m)| *m == format!("LABEL_{i}"))
+}
+
+/// The dataset classes that [`plan_labels_with_ids`] cannot map onto the model's labels: no label of that
+/// name, and (for placeholder labels) no label at that category id. Empty when the plan keeps the head.
+pub fn unknown_classes<'a>(dataset: &'a [String], category_ids: &[i64], model: &[String]) -> Vec<&'a String> {
+    if matches!(plan_labels_with_ids(dataset, category_ids, model), LabelPlan::Keep(_)) {
+        return Vec::new();
+    }
+    let by_id = has_placeholder_labels(model) && category_ids.len() == dataset.len();
+    let known = |i: usize, name: &String| {
+        model.iter().any(|m| m.eq_ignore_ascii_case(name) && !m.eq_ignore_ascii_case("N/A"))
+            || (by_id && category_ids[i] >= 0 && (category_ids[i] as usize) < model.len())
+    };
+    dataset.iter().enumerate().filter(|&(i, name)| !known(i, name)).map(|(_, name)| name).collect()
 }
 
 impl LabelPlan {
@@ -54,4 +73,24 @@ impl LabelPlan {
 /// Boxes with their dataset class ids replaced by model class ids (`map[class_id]`).
 pub fn remap_boxes(boxes: &[BoxAnnotation], map: &[usize]) -> Vec<BoxAnnotation> {
     boxes.iter().map(|b| BoxAnnotation { class_id: map[b.class_id], ..*b }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn unknown_classes_are_those_neither_name_nor_id_maps() {
+        let model = names(&["cat", "dog"]);
+        assert!(unknown_classes(&names(&["Dog", "cat"]), &[7, 8], &model).is_empty());
+        assert_eq!(unknown_classes(&names(&["dog", "zebra"]), &[0, 1], &model), vec!["zebra"]);
+        // Placeholder labels: category ids in range map; an id out of range does not.
+        let placeholders = names(&["LABEL_0", "LABEL_1", "LABEL_2"]);
+        assert!(unknown_classes(&names(&["a", "b"]), &[0, 2], &placeholders).is_empty());
+        assert_eq!(unknown_classes(&names(&["a", "zebra"]), &[1, 999], &placeholders), vec!["zebra"]);
+    }
 }
