@@ -42,6 +42,8 @@ pub enum DetectorError {
 pub struct ModelInfo {
     pub name: String,
     pub format: String,
+    /// "Conditional DETR" or "DETR" (the config's `model_type`).
+    pub architecture: String,
     pub labels: Vec<String>,
     pub num_queries: usize,
     pub d_model: usize,
@@ -97,6 +99,7 @@ impl LoadedModel {
         ModelInfo {
             name: self.name.clone(),
             format: self.format.clone(),
+            architecture: if config.is_detr() { "DETR" } else { "Conditional DETR" }.to_string(),
             labels: config.labels(),
             num_queries: config.num_queries,
             d_model: config.d_model,

@@ -12,7 +12,7 @@ use crate::data::BoxAnnotation;
 use crate::data::augment::{Rng, TrainAugment};
 use crate::data::label_plan::{plan_labels, remap_boxes};
 use crate::data::training_set::{TrainingSet, TrainingSetConfig};
-use crate::eval::{CocoMetrics, ConfusionMatrix, ConfusionOptions, ImageErrors};
+use crate::eval::{CocoMetrics, ConfusionMatrix, ConfusionOptions, Detection, ImageErrors, confusion_matrix};
 use crate::evaluate::{
     ClassReport, EvalSet, EvaluateError, class_reports, confusion_labels, evaluate_model, ground_truth_of_boxes,
 };
@@ -33,6 +33,8 @@ pub enum SessionError {
     NoTrainingImages,
     #[error("the validation split is empty")]
     NoValidationImages,
+    #[error("box {index} has class {class}, but the dataset has {classes} classes")]
+    UnknownClass { index: usize, class: usize, classes: usize },
     #[error("{0}")]
     TooBig(#[from] TooBig),
     #[error("{0}")]
@@ -126,6 +128,36 @@ pub struct ValidationReport {
     pub confusion: ConfusionMatrix,
     /// Images with errors (image id = index into the validation split), most first.
     pub worst: Vec<ImageErrors>,
+    /// The detections counted on the first [`WORST_WITH_PREDICTIONS`] of `worst` (score ≥ 0.25), for the
+    /// page to draw over the ground truth.
+    pub predictions: Vec<ImagePredictions>,
+}
+
+/// How many of the worst validation images keep their detections in a [`ValidationReport`] (the page lists
+/// ten).
+pub const WORST_WITH_PREDICTIONS: usize = 10;
+
+/// One detection on a validation image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prediction {
+    /// Model class id.
+    pub label: u64,
+    /// `[x0, y0, x1, y1]` in pixels of the image the session validated on.
+    pub bbox: [f64; 4],
+    pub score: f64,
+}
+
+/// The counted detections of one validation image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagePredictions {
+    /// Index into the validation split.
+    pub image_id: u64,
+    /// Size of the image the session validated on (the page sends a copy of at most 1.25 × the max size).
+    pub width: u32,
+    pub height: u32,
+    pub detections: Vec<Prediction>,
 }
 
 /// Training images whose backbone features are computed on the first step of a fast-mode session.
@@ -268,14 +300,62 @@ impl TrainingSession {
         let resize = ResizeMode::for_max_size(self.max_size);
         let evaluation = evaluate_model(&model, set, &labels, resize, &self.device).await?;
         let metrics = evaluation.metrics().map_err(EvaluateError::from)?;
-        let confusion = evaluation.confusion(ConfusionOptions::default()).map_err(EvaluateError::from)?;
+        let options = ConfusionOptions::default();
+        let confusion = evaluation.confusion(options).map_err(EvaluateError::from)?;
+        let worst = confusion.worst_images();
+        let predictions = worst
+            .iter()
+            .take(WORST_WITH_PREDICTIONS)
+            .map(|e| {
+                let image = &self.val_images[e.image_id as usize];
+                let detections = evaluation
+                    .dets
+                    .iter()
+                    .filter(|d| d.image_id == e.image_id && d.score >= options.score_threshold)
+                    .map(|d| {
+                        let [x, y, w, h] = d.bbox;
+                        Prediction { label: d.category_id, bbox: [x, y, x + w, y + h], score: d.score }
+                    })
+                    .collect();
+                ImagePredictions { image_id: e.image_id, width: image.width(), height: image.height(), detections }
+            })
+            .collect();
         Ok(ValidationReport {
             stats: metrics.summarize(),
             classes: class_reports(&metrics, &labels),
             confusion_labels: confusion_labels(&confusion, &labels),
-            worst: confusion.worst_images(),
+            worst,
+            predictions,
             confusion,
         })
+    }
+
+    /// The errors of one image's `detections` (from [`Self::evaluate`]) against `boxes` (dataset class ids,
+    /// pixels of the validated image), counted as in the confusion matrix: how a fix of the labels changes
+    /// what validation found, without validating again.
+    pub fn image_errors(
+        &self,
+        boxes: &[BoxAnnotation],
+        detections: &[Prediction],
+    ) -> Result<ImageErrors, SessionError> {
+        let classes = self.label_map.len();
+        if let Some((index, b)) = boxes.iter().enumerate().find(|(_, b)| b.class_id >= classes) {
+            return Err(SessionError::UnknownClass { index, class: b.class_id, classes });
+        }
+        let gts = ground_truth_of_boxes(&[remap_boxes(boxes, &self.label_map)]);
+        let dets: Vec<Detection> = detections
+            .iter()
+            .map(|p| {
+                let [x0, y0, x1, y1] = p.bbox;
+                Detection { image_id: 0, category_id: p.label, bbox: [x0, y0, x1 - x0, y1 - y0], score: p.score }
+            })
+            .collect();
+        let mut categories: Vec<u64> = self.label_map.iter().map(|&c| c as u64).collect();
+        categories.sort_unstable();
+        categories.dedup();
+        let confusion = confusion_matrix(&[0], &categories, &gts, &dets, ConfusionOptions::default())
+            .map_err(|e| SessionError::Evaluate(e.into()))?;
+        Ok(confusion.images[0])
     }
 
     /// The fine-tuned weights on the inference device.

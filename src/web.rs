@@ -16,7 +16,7 @@ use crate::data::upload::{UploadedImage, dataset_from_uploads};
 use crate::detector::{DetectOptions, Frame, LastAttention, LoadedModel, attention_maps, detect};
 use crate::memory::{Limits, WASM_HEAP_BYTES};
 use crate::preprocess::rgba_to_rgb;
-use crate::session::{LabeledImage, SessionDataset, SessionOptions, SessionStart, TrainingSession};
+use crate::session::{LabeledImage, Prediction, SessionDataset, SessionOptions, SessionStart, TrainingSession};
 use crate::train::TrainingSnapshot;
 use crate::weights::{collect_hf_tensors, write_safetensors};
 
@@ -346,6 +346,24 @@ impl Engine {
     pub async fn evaluate(&mut self) -> Result<JsValue, JsError> {
         let session = self.session.as_ref().ok_or_else(|| js_err("no fine-tuning session"))?;
         to_js(&session.evaluate().await.map_err(js_err)?)
+    }
+
+    /// One validation image's errors `{missed, falsePositives, confused, …}` after its labels changed:
+    /// `{boxes: [{x0, y0, x1, y1, label}] (dataset classes, pixels of the validated copy), detections}` with
+    /// the detections `evaluate` returned for it.
+    #[wasm_bindgen(js_name = imageErrors)]
+    pub fn image_errors(&self, request: JsValue) -> Result<JsValue, JsError> {
+        #[derive(Deserialize)]
+        struct Request {
+            boxes: Vec<JsBox>,
+            detections: Vec<Prediction>,
+        }
+        let session = self.session.as_ref().ok_or_else(|| js_err("no fine-tuning session"))?;
+        let r: Request =
+            serde_wasm_bindgen::from_value(request).map_err(|e| js_err(format!("invalid request: {e}")))?;
+        let boxes: Vec<BoxAnnotation> =
+            r.boxes.into_iter().map(|b| BoxAnnotation { class_id: b.label, bbox: [b.x0, b.y0, b.x1, b.y1] }).collect();
+        to_js(&session.image_errors(&boxes, &r.detections).map_err(js_err)?)
     }
 
     /// Makes the fine-tuned model the one used for detection.

@@ -66,6 +66,8 @@ fn a_frame_gives_detections_with_reference_points_and_attention_maps() {
 #[test]
 fn detr_has_no_reference_points_and_no_spatial_content_split() {
     let model = load("detr_tiny");
+    assert_eq!(model.info().architecture, "DETR");
+    assert_eq!(load("tiny").info().architecture, "Conditional DETR");
     let rgba = frame_pixels();
     let options = DetectOptions { threshold: 0.0, top_k: 5, shortest_edge: 32, attention: true, ..Default::default() };
     let frame = Frame { rgba: &rgba, width: 64, height: 48 };

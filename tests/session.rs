@@ -9,6 +9,7 @@ use std::process::Command;
 use burn::tensor::Device;
 use cdetr::ConditionalDetrConfig;
 use cdetr::data::native::{load_dataset, load_image};
+use cdetr::eval::ImageErrors;
 use cdetr::memory::{Limits, ModelSize};
 use cdetr::session::{LabeledImage, SessionDataset, SessionError, SessionOptions, SessionStart, TrainingSession};
 use cdetr::weights::{backbone_config, collect_hf_tensors, load_model, read_checkpoint_file, write_safetensors};
@@ -124,6 +125,7 @@ fn validation_equals_cdetr_eval_on_the_same_weights() {
     let train = synth(&dir.join("train"), 2, 2);
     let val = synth(&dir.join("val"), 4, 3);
     assert_eq!(train.class_names, val.class_names);
+    let val_boxes: Vec<Vec<cdetr::data::BoxAnnotation>> = val.train.iter().map(|s| s.boxes.clone()).collect();
     let dataset = SessionDataset { val: val.train, ..train };
     let device = Device::flex();
     let (mut session, _) =
@@ -155,4 +157,45 @@ fn validation_equals_cdetr_eval_on_the_same_weights() {
     assert_eq!(page["classes"], cli["classes"]);
     assert_eq!(page["confusion"], cli["confusion"]);
     assert_eq!(page["confusionLabels"], cli["confusion_labels"]);
+
+    // The worst images carry the detections they were judged by; recounting them against the same boxes
+    // gives the same errors, and against fixed labels what the fix changed.
+    assert!(!report.worst.is_empty(), "an untrained model makes errors");
+    assert_eq!(report.predictions.len(), report.worst.len().min(cdetr::session::WORST_WITH_PREDICTIONS));
+    let mut detections_seen = 0;
+    for (p, e) in report.predictions.iter().zip(&report.worst) {
+        assert_eq!(p.image_id, e.image_id);
+        assert_eq!(p.detections.len(), e.num_det, "image {}: the counted detections", e.image_id);
+        assert!(p.detections.iter().all(|d| d.score >= 0.25 && d.bbox[0] <= d.bbox[2] && d.bbox[1] <= d.bbox[3]));
+        detections_seen += p.detections.len();
+        let boxes = &val_boxes[e.image_id as usize];
+        let again = session.image_errors(boxes, &p.detections).unwrap();
+        assert_eq!(again, ImageErrors { image_id: 0, ..*e }, "image {}", e.image_id);
+        let unlabelled = session.image_errors(&[], &p.detections).unwrap();
+        assert_eq!((unlabelled.missed, unlabelled.false_positives, unlabelled.num_gt), (0, e.num_det, 0));
+    }
+    // Hand-made boxes and detections (synth classes are new to the tiny model, so model label = dataset
+    // class): one detection on a box with its class, one on a box with another class, one below 0.25.
+    let boxes = &[[2.0, 2.0, 20.0, 20.0], [30.0, 30.0, 50.0, 50.0], [5.0, 40.0, 25.0, 60.0]]
+        .iter()
+        .enumerate()
+        .map(|(class_id, &bbox)| cdetr::data::BoxAnnotation { class_id, bbox })
+        .collect::<Vec<_>>();
+    let on = |b: &cdetr::data::BoxAnnotation, label: usize, score: f64| cdetr::session::Prediction {
+        label: label as u64,
+        bbox: b.bbox.map(f64::from),
+        score,
+    };
+    let dets =
+        [on(&boxes[0], boxes[0].class_id, 0.9), on(&boxes[1], (boxes[1].class_id + 1) % 3, 0.8), on(&boxes[1], 0, 0.2)];
+    let e = session.image_errors(boxes, &dets).unwrap();
+    assert_eq!(
+        (e.num_gt, e.num_det, e.missed, e.false_positives, e.confused),
+        (boxes.len(), 2, boxes.len() - 2, 0, 1),
+        "{e:?}"
+    );
+    let bad = [cdetr::data::BoxAnnotation { class_id: 3, bbox: [0.0, 0.0, 4.0, 4.0] }];
+    let err = session.image_errors(&bad, &[]).unwrap_err().to_string();
+    assert!(err.contains("class 3") && err.contains("3 classes"), "{err}");
+    eprintln!("{} worst images, {detections_seen} detections at score ≥ 0.25", report.worst.len());
 }

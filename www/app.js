@@ -316,7 +316,7 @@ function renderModel() {
   const source = { hub: 'Hugging Face hub (cached in this browser)', file: 'your files (kept in this browser)', trained: 'fine-tuned here' }[m.source] || m.source;
   summary.replaceChildren(el('strong', { text: m.trained ? `${m.name} (fine-tuned)` : m.name }), el('span', { class: 'muted', text: ` — from ${source}` }));
   const rows = [
-    ['format', i.format], ['backbone', i.backbone], ['classes', `${i.labels.length}`], ['queries', i.numQueries],
+    ['architecture', i.architecture], ['format', i.format], ['backbone', i.backbone], ['classes', `${i.labels.length}`], ['queries', i.numQueries],
     ['d_model · heads', `${i.dModel} · ${i.heads}`], ['layers (enc · dec)', `${i.encoderLayers} · ${i.decoderLayers}`],
     ['parameters', i.parameters >= 1e6 ? `${(i.parameters / 1e6).toFixed(1)} M` : i.parameters.toLocaleString()],
   ];

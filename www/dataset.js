@@ -15,6 +15,7 @@ export function initDataset(app) {
   const D = (app.state.dataset = { images: [], classes: [], version: 0 });
   const gallery = $('#gallery');
   const urls = new Map(); // image id → object URL of its thumbnail
+  const removed = new Map(); // id → record of a removed image that undo can still bring back (not in D.images)
   let editing = null; // id of the image in the editor
 
   let labels = null; // the labelling tools (label.js), made right after the editor
@@ -43,12 +44,19 @@ export function initDataset(app) {
     open: (id) => openEditor(id),
     save: (r) => saveRecord(r),
     refresh: () => { renderAll(); changed(); },
+    record: (id) => D.images.find((i) => i.id === id) ?? removed.get(id) ?? null,
+    setRemoved,
+    setClasses: (list) => { D.classes = [...list]; saveClasses().catch(() => {}); },
+    purge,
   });
 
   // ---------------------------------------------------------------- persistence
 
   async function load() {
-    D.images = await store.images.all();
+    const all = await store.images.all();
+    D.images = all.filter((r) => !r.removed);
+    removed.clear();
+    for (const r of all) if (r.removed) removed.set(r.id, r);
     D.classes = (await store.kv.get('classes')) || [];
     await labels.load();
     renderAll();
@@ -70,10 +78,10 @@ export function initDataset(app) {
 
   /** Saves a record's labels (writes are queued, so they land in the order they were made). */
   function saveRecord(r) {
-    for (const b of r.boxes) if (b.cls && !D.classes.includes(b.cls)) D.classes.push(b.cls);
+    if (!r.removed) for (const b of r.boxes) if (b.cls && !D.classes.includes(b.cls)) D.classes.push(b.cls);
     saving = saving.then(async () => {
       try {
-        if (!D.images.includes(r)) return; // removed meanwhile
+        if (!D.images.includes(r) && removed.get(r.id) !== r) return; // gone for good meanwhile
         await store.images.put(r);
         await saveClasses();
       } catch (e) {
@@ -192,14 +200,33 @@ export function initDataset(app) {
     }
   }
 
-  async function resplit() {
+  /** Removes an image (undo brings it back: it stays in storage, marked `removed`), or brings it back. */
+  function setRemoved(r, gone) {
+    r.removed = gone;
+    if (gone) {
+      D.images = D.images.filter((i) => i !== r);
+      removed.set(r.id, r);
+      if (editing === r.id) closeEditor();
+    } else if (removed.delete(r.id)) {
+      const at = D.images.findIndex((i) => i.id > r.id);
+      D.images.splice(at < 0 ? D.images.length : at, 0, r);
+    }
+  }
+
+  /** Deletes for good the removed images that no undo step names any more. */
+  function purge(keep) {
+    for (const id of [...removed.keys()]) {
+      if (keep.has(id)) continue;
+      removed.delete(id);
+      saving = saving.then(() => store.images.del(id)).catch(() => {});
+    }
+  }
+
+  function resplit() {
     const share = +$('#val-share').value;
     const sorted = [...D.images].sort((a, b) => hash(a.name) - hash(b.name));
     const nVal = Math.max(share > 0 && sorted.length >= 3 ? 1 : 0, Math.round(sorted.length * share));
-    sorted.forEach((r, i) => { r.split = i < nVal ? 'val' : 'train'; });
-    for (const r of D.images) await store.images.put(r);
-    renderAll();
-    changed();
+    labels.edit('resplit', sorted.map((r, i) => ({ r, split: i < nVal ? 'val' : 'train' })));
   }
 
   function warnUnknownClasses() {
@@ -219,6 +246,8 @@ export function initDataset(app) {
   // ---------------------------------------------------------------- rendering
 
   function renderAll() {
+    const open = D.images.find((i) => i.id === editing);
+    if (open) $('#editor-split').value = open.split; // undo and redo change it too
     renderStats();
     renderClasses();
     renderGallery();
@@ -243,7 +272,7 @@ export function initDataset(app) {
       return el('span', { class: `class-chip${c === current ? ' current' : ''}`, title: `${s.train} boxes in train, ${s.val} in validation${i < 9 ? ` — key ${i + 1}` : ''}`, dataset: { cls: c } },
         el('span', { class: 'swatch', style: `background:${labelColor(i)}`, dataset: { key: i < 9 ? String(i + 1) : '' } }),
         el('button', { type: 'button', class: 'linklike', text: `${c} (${s.count})`, onclick: () => { $('#editor-class').value = c; editor.setClass(c); renderClasses(); } }),
-        s.count ? null : el('button', { type: 'button', class: 'linklike', 'aria-label': `remove class ${c}`, text: '×', onclick: async () => { D.classes = D.classes.filter((x) => x !== c); await store.kv.set('classes', D.classes); renderAll(); changed(); } }));
+        s.count ? null : el('button', { type: 'button', class: 'linklike', 'aria-label': `remove class ${c}`, text: '×', onclick: () => labels.edit(`remove class ${c}`, [], D.classes.filter((x) => x !== c)) }));
     }));
   }
 
@@ -279,7 +308,16 @@ export function initDataset(app) {
     else if (b.bottom > g.bottom) gallery.scrollTop += b.bottom - g.bottom;
   }
 
-  async function openEditor(id) {
+  function closeEditor() {
+    editing = null;
+    editor.close();
+    $('#editor-name').textContent = 'Pick an image in the dataset.';
+    $('#editor-split').disabled = true;
+    $('#editor-remove-image').disabled = true;
+  }
+
+  /** Opens image `id` in the editor; `predictions` (the last validation's detections, image pixels) are drawn over it. */
+  async function openEditor(id, { predictions = null } = {}) {
     const r = D.images.find((i) => i.id === id);
     if (!r) return;
     editing = id;
@@ -289,6 +327,7 @@ export function initDataset(app) {
     $('#editor-remove-image').disabled = false;
     try {
       await editor.open(r);
+      if (predictions) editor.setPredictions(predictions);
     } catch (e) {
       app.notify({ level: 'error', title: `${r.name} cannot be shown`, text: e.message });
     }
@@ -315,8 +354,8 @@ export function initDataset(app) {
     if (!D.images.length || !confirm(`Remove all ${D.images.length} images and their boxes from this browser?`)) return;
     await store.images.clear();
     D.images = [];
-    editing = null;
-    editor.close();
+    removed.clear();
+    closeEditor();
     labels.clear();
     renderAll();
     changed();
@@ -325,42 +364,23 @@ export function initDataset(app) {
   /** The class typed in the field: for new boxes and the selected one; a new name joins the class list (and a number key). */
   function useTypedClass() {
     const name = classInput.value.trim();
+    // The new class first, then the selected box takes it: undo takes the box's class back before the class.
+    if (name && !D.classes.includes(name)) labels.edit(`add class ${name}`, [], [...D.classes, name]);
     editor.setClass(name);
-    if (name && !D.classes.includes(name)) {
-      D.classes.push(name);
-      saveClasses().catch(() => {});
-      renderAll();
-      changed();
-    } else {
-      renderClasses();
-    }
+    renderClasses();
   }
   classInput.addEventListener('input', () => { editor.currentClass = classInput.value.trim(); });
   classInput.addEventListener('change', useTypedClass);
   // Enter in the class field hands the keyboard back to the image (number keys, Delete, …).
   classInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') { useTypedClass(); editor.canvas.focus({ preventScroll: true }); } });
   $('#editor-delete').addEventListener('click', () => editor.deleteSelected());
-  $('#editor-split').addEventListener('change', async (e) => {
+  $('#editor-split').addEventListener('change', (e) => {
     const r = D.images.find((i) => i.id === editing);
-    if (!r) return;
-    r.split = e.target.value;
-    await store.images.put(r);
-    renderAll();
-    changed();
+    if (r) labels.edit(`move ${r.name} to ${e.target.value === 'val' ? 'validation' : 'train'}`, [{ r, split: e.target.value }]);
   });
-  $('#editor-remove-image').addEventListener('click', async () => {
+  $('#editor-remove-image').addEventListener('click', () => {
     const r = D.images.find((i) => i.id === editing);
-    if (!r) return;
-    await store.images.del(r.id);
-    D.images = D.images.filter((i) => i.id !== r.id);
-    labels.forget(r.id);
-    editing = null;
-    editor.close();
-    $('#editor-name').textContent = 'Pick an image in the dataset.';
-    $('#editor-split').disabled = true;
-    $('#editor-remove-image').disabled = true;
-    renderAll();
-    changed();
+    if (r) labels.edit(`remove ${r.name}`, [{ r, removed: true }]);
   });
   app.on('model', warnUnknownClasses);
 
@@ -368,8 +388,8 @@ export function initDataset(app) {
     load,
     importFiles,
     addImage,
-    /** Opens an image in the label editor. */
-    open: (id) => openEditor(id),
+    /** Opens an image in the label editor (with `{predictions}` drawn over it). */
+    open: (id, options) => openEditor(id, options),
     /** Decoded training data for the engine: {classNames, train, val} with RGBA scaled to ≤ maxSide (its buffers move with `startTraining`). */
     async payload(maxSide) {
       const out = { classNames: [...D.classes], train: [], val: [] };

@@ -28,6 +28,8 @@ export class BoxEditor {
     this.record = null;
     this.boxes = [];
     this.proposals = [];
+    /** The model's detections at the last validation, drawn read-only (diagnostics → worst images). */
+    this.predictions = [];
     this.sel = null; // {kind: 'box' | 'proposal', i}
     this.drag = null;
     this.view = G.fitView();
@@ -64,6 +66,7 @@ export class BoxEditor {
     this.record = record;
     this.boxes = copy(record.boxes);
     this.proposals = copy(record.proposals || []);
+    this.predictions = [];
     this.drag = null;
     this.view = G.fitView();
     this.#select(null);
@@ -78,9 +81,19 @@ export class BoxEditor {
     this.record = null;
     this.boxes = [];
     this.proposals = [];
+    this.predictions = [];
     this.drag = null;
     this.#select(null);
     this.layout();
+  }
+
+  /**
+   * Shows the model's validation detections over the labels (thin, dotted, not editable).
+   * @param {{x0: number, y0: number, x1: number, y1: number, cls: string, score: number}[] | null} list
+   */
+  setPredictions(list) {
+    this.predictions = copy(list || []);
+    this.draw();
   }
 
   /** The labels on screen, as plain data: {boxes, proposals}. */
@@ -311,6 +324,21 @@ export class BoxEditor {
       }
       this.#tag(g, x, y, `${v.cls}? ${(v.proposal.score * 100).toFixed(0)}%`, color, true);
     }
+
+    // The last validation's detections (diagnostics): dotted white over a dark line (no class colour, so
+    // they never look like labels), tagged with the class and score.
+    for (const p of this.predictions) {
+      const [x, y, w, h] = R(p);
+      g.lineWidth = 1.5 * d;
+      g.strokeStyle = 'rgba(0,0,0,0.7)';
+      g.strokeRect(x, y, w, h);
+      g.setLineDash([2 * d, 3 * d]);
+      g.strokeStyle = '#ffffff';
+      g.strokeRect(x, y, w, h);
+      g.setLineDash([]);
+      this.#tag(g, x, y + h + 17 * d, `model: ${p.cls} ${(p.score * 100).toFixed(0)}%`, '#ffffff', true);
+    }
+    c.dataset.predictions = String(this.predictions.length); // what the tests read
 
     const all = this.drag?.mode === 'draw' && this.drag.box ? [...this.boxes, this.drag.box] : this.boxes;
     all.forEach((b, i) => {

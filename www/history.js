@@ -1,27 +1,55 @@
 // @ts-check
-// Undo/redo of label edits. Pure (no DOM), tested by tests/www/history.test.mjs; the page keeps it in
-// IndexedDB (kv 'labelHistory') so it survives a reload.
+// Undo/redo of every dataset edit. Pure (no DOM), tested by tests/www/history.test.mjs; the page keeps it
+// in IndexedDB (kv 'labelHistory') so it survives a reload.
 //
-// An entry is {label, changes: [{id, before, after}], t}: one user action (draw, resize, move, relabel,
-// delete, duplicate, copy, accept or reject proposals, a proposal run over many images) with the labels of
-// every image it touched before and after, as plain data ({boxes, proposals}). Undo puts `before` back,
-// redo `after`; whole states rather than diffs, so an entry never depends on the ones around it.
+// An entry is {label, changes: [{id, before, after}], classes?: {before, after}, t}: one user action (draw,
+// resize, move, relabel, delete, duplicate, copy, accept or reject proposals, a proposal run over many
+// images, a split change or a resplit, removing an image, adding or removing a class) with the state of
+// every image it touched before and after, as plain data ({boxes, proposals, split?, removed?}), and the
+// class list before and after when it changed. Undo puts `before` back, redo `after`; whole states rather
+// than diffs, so an entry never depends on the ones around it. `split` and `removed` are only there when
+// the action is about them (and in no entry stored before they existed): where absent, they stay as they are.
+// A removed image stays in storage (marked `removed`) while an entry names it, so undo can bring it back.
 
 export const HISTORY_LIMIT = 300;
 
-const copyState = (s) => ({
-  boxes: (s?.boxes || []).map((b) => ({ ...b })),
-  proposals: (s?.proposals || []).map((p) => ({ ...p })),
-});
+/** @param {any} s */
+const copyState = (s) => {
+  /** @type {LabelState} */
+  const c = { boxes: (s?.boxes || []).map((b) => ({ ...b })), proposals: (s?.proposals || []).map((p) => ({ ...p })) };
+  if (s?.split !== undefined) c.split = s.split;
+  if (s?.removed !== undefined) c.removed = !!s.removed;
+  return c;
+};
 
 /** Whether two label states are the same (then an edit changed nothing and is not recorded). */
 export function sameState(a, b) {
   return JSON.stringify(copyState(a)) === JSON.stringify(copyState(b));
 }
 
-/** @typedef {{boxes: object[], proposals: object[]}} LabelState */
+/**
+ * The class list `current` after an edit of it from `from` to `to` is applied (or undone, from `after` to
+ * `before`): the classes `to` dropped leave, the ones it added come back at their place in `to`. Classes
+ * that changed outside the history (an import, a box of a new class) stay.
+ * @param {string[]} current @param {string[]} from @param {string[]} to
+ */
+export function applyClasses(current, from, to) {
+  const out = current.filter((c) => !from.includes(c) || to.includes(c));
+  to.forEach((c, i) => {
+    if (from.includes(c) || out.includes(c)) return;
+    const prev = to.slice(0, i).reverse().find((p) => out.includes(p));
+    out.splice(prev === undefined ? 0 : out.indexOf(prev) + 1, 0, c);
+  });
+  return out;
+}
+
+/** @typedef {{boxes: object[], proposals: object[], split?: string, removed?: boolean}} LabelState */
 /** @typedef {{id: number, before: LabelState, after: LabelState}} Change */
-/** @typedef {{label: string, changes: Change[], t: number}} Entry */
+/** @typedef {{before: string[], after: string[]}} ClassEdit */
+/** @typedef {{label: string, changes: Change[], classes?: ClassEdit, t: number}} Entry */
+
+const sameList = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+const isList = (x) => Array.isArray(x) && x.every((c) => typeof c === 'string');
 
 export class LabelHistory {
   /** @param {{past?: Entry[], future?: Entry[], limit?: number}} [init] */
@@ -31,11 +59,18 @@ export class LabelHistory {
     this.future = future;
   }
 
-  /** Records an action; changes that change nothing are dropped, and an action without any is ignored. */
-  push(label, changes, t = Date.now()) {
+  /**
+   * Records an action; changes that change nothing are dropped, and an action without any (and without a
+   * change of the class list) is ignored.
+   * @param {string} label @param {Change[]} changes @param {{classes?: ClassEdit | null, t?: number}} [more]
+   */
+  push(label, changes, { classes = null, t = Date.now() } = {}) {
     const real = changes.filter((c) => !sameState(c.before, c.after)).map((c) => ({ id: c.id, before: copyState(c.before), after: copyState(c.after) }));
-    if (!real.length) return null;
+    const classEdit = classes && !sameList(classes.before, classes.after) ? { before: [...classes.before], after: [...classes.after] } : null;
+    if (!real.length && !classEdit) return null;
+    /** @type {Entry} */
     const entry = { label, changes: real, t };
+    if (classEdit) entry.classes = classEdit;
     this.past.push(entry);
     if (this.past.length > this.limit) this.past.splice(0, this.past.length - this.limit);
     this.future = [];
@@ -59,13 +94,9 @@ export class LabelHistory {
     return e ?? null;
   }
 
-  /** Forgets an image that left the dataset: its changes go, and actions left without changes too. */
-  forget(id) {
-    for (const list of [this.past, this.future]) {
-      for (const e of list) e.changes = e.changes.filter((c) => c.id !== id);
-      const kept = list.filter((e) => e.changes.length);
-      list.splice(0, list.length, ...kept);
-    }
+  /** The images some entry names: a removed image no entry names can be deleted for good. */
+  ids() {
+    return new Set([...this.past, ...this.future].flatMap((e) => e.changes.map((c) => c.id)));
   }
 
   clear() {
@@ -79,13 +110,14 @@ export class LabelHistory {
   }
 
   toJSON() {
-    return { version: 1, past: this.past, future: this.future };
+    return { version: 2, past: this.past, future: this.future };
   }
 
-  /** A history read back from storage; anything unreadable gives an empty one. */
+  /** A history read back from storage (version 1: box edits only, or 2); anything unreadable gives an empty one. */
   static from(json, limit = HISTORY_LIMIT) {
-    const ok = (list) => (Array.isArray(list) ? list.filter((e) => e && typeof e.label === 'string' && Array.isArray(e.changes)) : []);
-    if (!json || json.version !== 1) return new LabelHistory({ limit });
+    const okClasses = (c) => c === undefined || (c && isList(c.before) && isList(c.after));
+    const ok = (list) => (Array.isArray(list) ? list.filter((e) => e && typeof e.label === 'string' && Array.isArray(e.changes) && okClasses(e.classes)) : []);
+    if (!json || (json.version !== 1 && json.version !== 2)) return new LabelHistory({ limit });
     return new LabelHistory({ past: ok(json.past).slice(-limit), future: ok(json.future), limit });
   }
 }

@@ -6,14 +6,18 @@
 //   ds.D            {images, classes}            ds.editor   the BoxEditor
 //   ds.current()    the record in the editor     ds.open(id) opens an image in the editor
 //   ds.save(r)      writes a record (queued)     ds.refresh() redraws the dataset panel, tells the app
+//   ds.record(id)   a record, removed or not     ds.setRemoved(r, removed) takes it out of / back into D.images
+//   ds.setClasses(list) a new class list, saved  ds.purge(ids) deletes removed records no id of `ids` names
 
 import * as store from './store.js';
 import { $, el, rgbaOf } from './util.js';
-import { LabelHistory } from './history.js';
+import { LabelHistory, applyClasses } from './history.js';
 import { progress, classForKey, neighbour, nextUnlabelled, copyBoxes } from './labels.js';
 import { fromDetections, proposalLabels, visibleProposals } from './proposals.js';
 
 const copyState = (r) => ({ boxes: r.boxes.map((b) => ({ ...b })), proposals: (r.proposals || []).map((p) => ({ ...p })) });
+/** A record's whole state, split and removal included (for edits of those). */
+const fullState = (r) => ({ ...copyState(r), split: r.split, removed: !!r.removed });
 const plural = (n, word, many = `${word}s`) => `${n} ${n === 1 ? word : many}`;
 
 export function initLabelTools(app, ds) {
@@ -41,18 +45,36 @@ export function initLabelTools(app, ds) {
   function persistHistory(labelsSaved = Promise.resolve()) {
     S.history = history.describe();
     renderHistoryButtons();
+    ds.purge(history.ids());
     saving = Promise.all([saving, labelsSaved]).then(() => store.kv.set('labelHistory', history.toJSON())).catch((e) => {
       app.notify({ level: 'warn', id: 'history-save', title: 'The undo history could not be saved', text: `${e.message} Your labels are saved; only undo after a reload is affected.` });
     });
     return saving;
   }
 
-  /** Puts a label state on an image (undo, redo, proposals) and saves it. */
+  /** Puts a label state on an image (undo, redo, proposals, split, removal) and saves it. */
   function apply(r, state) {
     r.boxes = state.boxes.map((b) => ({ ...b }));
     r.proposals = state.proposals.map((p) => ({ ...p }));
+    if (state.split !== undefined) r.split = state.split;
+    if (state.removed !== undefined) ds.setRemoved(r, state.removed);
     if (ds.current()?.id === r.id) editor.setState(state);
     return ds.save(r);
+  }
+
+  /**
+   * An edit made outside the box editor: `updates` ({r, split?, removed?}) and/or a new class list, applied
+   * the way undo and redo apply them, saved, and recorded for undo as one action.
+   */
+  function edit(label, updates, classes = null) {
+    const classEdit = classes && { before: [...D.classes], after: [...classes] };
+    const changes = updates.map(({ r, ...to }) => ({ id: r.id, before: fullState(r), after: { ...fullState(r), ...to } }));
+    const saved = Promise.all(changes.map((c, i) => apply(updates[i].r, c.after)));
+    if (classes) ds.setClasses(classes);
+    history.push(label, changes, { classes: classEdit });
+    persistHistory(saved);
+    ds.refresh();
+    renderProposalTools();
   }
 
   /** A user edit in the editor: saved, and recorded for undo. */
@@ -73,10 +95,15 @@ export function initLabelTools(app, ds) {
       app.notify({ level: 'info', id: 'undo', title: undo ? 'Nothing to undo' : 'Nothing to redo' });
       return;
     }
-    const changes = entry.changes.filter((c) => D.images.some((r) => r.id === c.id));
-    const saved = Promise.all(changes.map((c) => apply(D.images.find((r) => r.id === c.id), undo ? c.before : c.after)));
-    // Show what changed: the image stays, or the (first) image the action touched opens.
-    if (changes.length && !changes.some((c) => c.id === ds.current()?.id)) await ds.open(changes[0].id);
+    const changes = entry.changes.filter((c) => ds.record(c.id));
+    const saved = Promise.all(changes.map((c) => apply(ds.record(c.id), undo ? c.before : c.after)));
+    if (entry.classes) {
+      const { before, after } = entry.classes;
+      ds.setClasses(undo ? applyClasses(D.classes, after, before) : applyClasses(D.classes, before, after));
+    }
+    // Show what changed: the image stays, or the (first) image the action touched that is in the dataset opens.
+    const shown = changes.filter((c) => D.images.some((r) => r.id === c.id));
+    if (shown.length && !shown.some((c) => c.id === ds.current()?.id)) await ds.open(shown[0].id);
     persistHistory(saved);
     ds.refresh();
     renderProposalTools();
@@ -351,6 +378,7 @@ export function initLabelTools(app, ds) {
 
   return {
     onEdit,
+    edit,
     visible,
     renderProgress,
     renderProposalTools,
@@ -361,11 +389,7 @@ export function initLabelTools(app, ds) {
       S.history = history.describe();
       renderHistoryButtons();
       renderProposalTools();
-    },
-    /** An image left the dataset: its steps leave the history. */
-    forget(id) {
-      history.forget(id);
-      persistHistory();
+      ds.purge(history.ids());
     },
     clear() {
       history.clear();

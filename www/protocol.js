@@ -53,6 +53,7 @@
  * @typedef {object} ModelInfo
  * @property {string} name
  * @property {string} format
+ * @property {string} architecture "Conditional DETR" or "DETR"
  * @property {string[]} labels
  * @property {number} numQueries
  * @property {number} dModel
@@ -114,6 +115,9 @@
 
 /** @typedef {{step: number, epoch: number}} Position where a training session stands */
 
+/** @typedef {{label: number, bbox: number[], score: number}} Prediction a counted detection of a validation image (pixels of the validated copy) */
+/** @typedef {{imageId: number, missed: number, falsePositives: number, confused: number, numGt: number, numDet: number}} ImageErrors */
+
 /**
  * @typedef {object} Requests name → payload and result of each request
  * @property {{payload: {preferGpu: boolean}, result: {backend: 'webgpu' | 'cpu', fallbackReason: string | null, bufferLimit: number | null, initMs: number}}} init
@@ -124,6 +128,7 @@
  * @property {{payload: {dataset: TrainingData, options: TrainOptions, start?: ModelBytes | null}, result: SessionSummary}} startTraining
  * @property {{payload: {}, result: StepMetrics}} trainStep
  * @property {{payload: {}, result: Record<string, any>}} evaluate
+ * @property {{payload: {boxes: {x0: number, y0: number, x1: number, y1: number, label: number}[], detections: Prediction[]}, result: ImageErrors}} imageErrors
  * @property {{payload: {}, result: string[]}} useTrainedModel
  * @property {{payload: {}, result: {safetensors: Uint8Array, config: string}}} exportModel
  * @property {{payload: {}, result: {model: Uint8Array, optimizer: Uint8Array} & Position}} snapshotTraining
@@ -165,6 +170,7 @@ export const REQUESTS = {
   },
   trainStep: { slowMs: 4 * MINUTE, hungMs: 30 * MINUTE, send: none, answer: none },
   evaluate: { slowMs: 10 * MINUTE, hungMs: 60 * MINUTE, send: none, answer: none },
+  imageErrors: { slowMs: 30 * SECOND, hungMs: 10 * MINUTE, send: none, answer: none },
   useTrainedModel: { slowMs: 1 * MINUTE, hungMs: 20 * MINUTE, send: none, answer: none },
   exportModel: { slowMs: 2 * MINUTE, hungMs: 20 * MINUTE, send: none, answer: (r) => bufferOf(r.safetensors) },
   snapshotTraining: { slowMs: 2 * MINUTE, hungMs: 20 * MINUTE, send: none, answer: (r) => [r.model, r.optimizer].flatMap(bufferOf) },

@@ -4,8 +4,9 @@
 //   kv        key → value: 'classes' (string[]), 'currentModel' ({source, name}), 'training' (session
 //             record: classNames, options, baseModel, step, epoch, evals), 'snapshot' ({model: Blob,
 //             optimizer: Blob, step, epoch, savedAt}), 'settings'
-//   images    {id, name, blob, width, height, boxes: [{x0, y0, x1, y1, cls}], split: 'train'|'val', source, added}
-//             boxes are in image pixels and name their class (robust to class-list edits)
+//   images    {id, name, blob, width, height, boxes: [{x0, y0, x1, y1, cls}], split: 'train'|'val', source, added,
+//             removed?}  boxes are in image pixels and name their class (robust to class-list edits); a
+//             removed image stays (removed: true, out of the dataset) while an undo step ('labelHistory') names it
 //   metrics   one training step's metrics, keyed by step
 //   modelFiles 'current' → {name, weights: Blob, config: string|null} (the last model picked from disk)
 

@@ -1,6 +1,7 @@
 // Fine-tuning in the worker: start / pause / resume, the live loss curve, validation AP, snapshots in
 // IndexedDB (so a reload or a crash resumes from the last snapshot), using the fine-tuned model for
-// detection, and the HF-compatible export.
+// detection, and the HF-compatible export. A run can be kept for comparison (comparison.js): its curves
+// stay, dashed, under the next runs.
 //
 // A "session" is the worker's training state (startTraining). It is rebuilt from the dataset plus the
 // last snapshot (restoreTraining) whenever it is missing: after a reload, an engine restart, a dataset
@@ -8,7 +9,8 @@
 
 import * as store from './store.js';
 import { $, el, download, fmtBytes, sleep } from './util.js';
-import { LossChart } from './chart.js';
+import { LossChart, ApChart } from './chart.js';
+import { comparisonOf, comparisonFrom } from './comparison.js';
 import { trainOptions } from './options.js';
 import { drawPrCurves } from './prcurves.js';
 
@@ -26,14 +28,21 @@ export function initTraining(app) {
     // The worker's trainer counts from 0 after a weights-only resume: shown step = offset + trainer step.
     offset: { step: 0, epoch: 0 },
     resumedFrom: null, // 'full' | 'weights' | null
+    comparison: null, // {name, steps, points, evals}: the earlier run kept for comparison, if any
+    drawn: null, // what the charts drew last: {loss: {current, earlier}, ap: {current, earlier}}
+    fixing: null, // the worst validation image open in the editor: {id, name, at (its errors), now (recounted), shown}
   });
   // What this build/backend can do, learned from clean refusals (see snapshot / ensureSession).
   const caps = { fullSnapshot: true, fullRestore: true };
   let metrics = [];
   const chart = new LossChart($('#loss-chart'), $('#loss-legend'));
+  const apChart = new ApChart($('#ap-chart'));
+  /** @type {import('./comparison.js').Comparison | null} */
+  let comparison = null;
   const ui = {
     start: $('#train-start'), pause: $('#train-pause'), evaluate: $('#train-eval'), use: $('#train-use'),
     export: $('#train-export'), reset: $('#train-reset'), status: $('#train-status'),
+    keep: $('#train-keep'), compareClear: $('#train-compare-clear'),
   };
   let stopRequested = false;
   let loopPromise = null;
@@ -67,6 +76,7 @@ export function initTraining(app) {
     if (ui2.maxSteps !== undefined) $('#opt-max-steps').value = ui2.maxSteps;
     if (ui2.snapshotEvery) $('#opt-snapshot-every').value = ui2.snapshotEvery;
     if (ui2.evalEachEpoch !== undefined) $('#opt-eval-epoch').checked = ui2.evalEachEpoch;
+    setComparison(comparisonFrom(await store.kv.get('comparison')));
     if (T.record) {
       setOptions(T.record.options);
       T.evals = T.record.evals || [];
@@ -203,7 +213,7 @@ export function initTraining(app) {
         await store.metrics.clear();
         await store.kv.del('snapshot');
         T.snapshotStep = null;
-        await saveRecord({ classNames: [...D.classes], baseModel: app.state.model.name, evals: [], diag: null, startedAt: Date.now() });
+        await saveRecord({ classNames: [...D.classes], baseModel: app.state.model.name, architecture: app.state.model.info?.architecture || '', evals: [], diag: null, startedAt: Date.now() });
       }
       // The head was decided when the run started (a resumed session loads weights that already have it).
       await saveRecord({ options: opts, stepsPerEpoch: summary.stepsPerEpoch, fastMode: summary.fastMode || null, ...(T.resumedFrom ? {} : { newHead: summary.newHead, labels: summary.labels }) });
@@ -311,9 +321,10 @@ export function initTraining(app) {
     try {
       await ensureSession();
       const valIds = app.state.dataset.images.filter((r) => r.split === 'val').map((r) => r.id);
-      const { classes, confusion, confusionLabels, worst, ...m } = await app.engine.call('evaluate');
+      const { classes, confusion, confusionLabels, worst, predictions, ...m } = await app.engine.call('evaluate');
       const entry = { step: T.step, epoch: T.epoch, ...m };
-      T.diag = { step: T.step, classes, confusion, confusionLabels, worst, valIds };
+      T.diag = { step: T.step, classes, confusion, confusionLabels, worst, predictions, valIds };
+      fixing = null;
       renderDiag();
       T.evals.push(entry);
       await saveRecord({ evals: T.evals, diag: T.diag }); // the panel comes back after a reload
@@ -332,7 +343,7 @@ export function initTraining(app) {
   function renderDiag() {
     const d = T.diag;
     $('#val-diag').hidden = !d;
-    if (!d) return;
+    if (!d) { fixing = null; T.fixing = null; return; }
     $('#diag-when').textContent = `(step ${d.step})`;
     const f = (v) => (v >= 0 ? v.toFixed(3) : '—');
     $('#diag-classes').replaceChildren(
@@ -361,11 +372,58 @@ export function initTraining(app) {
       const name = r ? r.name : `validation image ${w.imageId + 1}`;
       return el('li', {}, el('button', {
         type: 'button', class: 'btn ghost small', disabled: !r, dataset: { id: r?.id ?? '' },
-        title: 'Open in the label editor',
-        onclick: () => { if (r) { app.dataset.open(r.id); $('#editor-name')?.scrollIntoView({ block: 'center' }); } },
-      }, name), ` missed ${w.missed}, false ${w.falsePositives}, confused ${w.confused} (${w.numGt} boxes, ${w.numDet} detections)`);
+        title: 'Open in the label editor, with the model’s detections at this validation drawn over the labels',
+        onclick: () => { if (r) openWorst(r, w); },
+      }, name), ` ${errorText(w)} (${w.numGt} boxes, ${w.numDet} detections)`);
     }));
     if (!d.worst.length) $('#diag-worst').append(el('li', { class: 'muted', text: 'no errors at score ≥ 0.25, IoU ≥ 0.5' }));
+    renderFix();
+  }
+
+  // ---------------------------------------------------------------- fixing a worst image
+
+  /** The worst image open in the editor with its validation detections: {id, name, at, now, preds}. */
+  let fixing = null;
+
+  /** Opens a worst validation image in the editor with the detections it was judged by, and recounts. */
+  async function openWorst(r, w) {
+    const preds = T.diag?.predictions?.find((p) => p.imageId === w.imageId) ?? null;
+    const labels = T.record?.labels || [];
+    const s = preds ? r.width / preds.width : 1;
+    const boxes = preds?.detections.map((p) => ({ x0: p.bbox[0] * s, y0: p.bbox[1] * s, x1: p.bbox[2] * s, y1: p.bbox[3] * s, cls: labels[p.label] ?? String(p.label), score: p.score }));
+    fixing = { id: r.id, name: r.name, at: w, now: null, preds };
+    await app.dataset.open(r.id, { predictions: boxes ?? [] });
+    $('#editor-name')?.scrollIntoView({ block: 'center' });
+    await recount();
+  }
+
+  /** The open worst image's errors with its labels as they are now (the engine recounts; no new validation). */
+  async function recount() {
+    const r = fixing && app.state.dataset.images.find((x) => x.id === fixing.id);
+    if (!r || !fixing.preds || !T.session) { renderFix(); return; }
+    const s = fixing.preds.width / r.width;
+    const classes = T.record?.classNames || [];
+    const boxes = r.boxes.filter((b) => classes.includes(b.cls) && b.x1 > b.x0 && b.y1 > b.y0)
+      .map((b) => ({ x0: b.x0 * s, y0: b.y0 * s, x1: b.x1 * s, y1: b.y1 * s, label: classes.indexOf(b.cls) }));
+    const current = fixing;
+    try {
+      const now = await app.engine.call('imageErrors', { boxes, detections: current.preds.detections });
+      if (fixing === current) fixing.now = now;
+    } catch (e) {
+      if (e.fatal) return;
+      if (fixing === current) fixing.now = { error: e.message };
+    }
+    renderFix();
+  }
+
+  function renderFix() {
+    const f = fixing;
+    T.fixing = f && { id: f.id, name: f.name, at: f.at, now: f.now, shown: f.preds?.detections.length ?? 0 };
+    const line = $('#diag-fix');
+    line.hidden = !f;
+    if (!f) return;
+    const now = !f.preds ? 'no detections were kept for it (validate again)' : !T.session ? 'the recount needs the fine-tuning session (Validate now)' : f.now?.error ? `the recount failed: ${f.now.error}` : f.now ? `with your labels now: ${errorText(f.now)} (${f.now.numGt} boxes)` : '…';
+    line.textContent = `${f.name} in the editor, the model’s detections dotted in white — at validation: ${errorText(f.at)}; ${now}`;
   }
 
   async function useForDetection() {
@@ -439,6 +497,35 @@ export function initTraining(app) {
     render();
   }
 
+  // ---------------------------------------------------------------- comparison
+
+  function setComparison(run) {
+    comparison = run;
+    T.comparison = run && { name: run.name, steps: run.steps, points: run.metrics.length, evals: run.evals.length };
+    chart.setComparison(run);
+  }
+
+  /** Keeps this run's curves (kv 'comparison'), replacing an earlier comparison. */
+  async function keepForComparison() {
+    const run = comparisonOf({ model: T.record?.baseModel || app.state.model?.name || 'model', architecture: T.record?.architecture || '', metrics, evals: T.evals });
+    if (!run) return;
+    try {
+      await store.kv.set('comparison', run);
+    } catch (e) {
+      app.notify({ level: 'error', id: 'compare', title: 'The run could not be kept', text: e.message });
+      return;
+    }
+    setComparison(run);
+    render();
+    app.notify({ level: 'success', id: 'compare', title: 'Run kept for comparison', text: `${run.name}: its curves stay, dashed, under the next runs (also after Discard training, another model or a reload).` });
+  }
+
+  async function clearComparison() {
+    await store.kv.del('comparison');
+    setComparison(null);
+    render();
+  }
+
   // ---------------------------------------------------------------- rendering
 
   function render() {
@@ -454,6 +541,9 @@ export function initTraining(app) {
     ui.use.disabled = running || !(hasSnap || T.session);
     ui.export.disabled = running || !(hasSnap || T.session);
     ui.reset.disabled = running || !(hasSnap || T.session || metrics.length);
+    ui.keep.disabled = running || !metrics.length;
+    ui.compareClear.hidden = !comparison;
+    $('#compare-note').textContent = comparison ? `dashed: ${comparison.name}${comparison.keptAt ? `, kept ${new Date(comparison.keptAt).toLocaleString()}` : ''}` : '';
     const labels = { idle: 'not started', preparing: 'preparing the data…', running: 'running', pausing: 'pausing after this step…', paused: hasSnap ? `paused — saved at step ${T.snapshotStep}` : 'paused', error: 'stopped by an error' };
     ui.status.textContent = labels[T.status] || T.status;
     ui.status.dataset.state = T.status;
@@ -471,6 +561,8 @@ export function initTraining(app) {
       ? `${r.newHead ? `A new classification head for ${r.labels.length} classes (${r.labels.join(', ')}); the rest starts from ${r.baseModel}.` : `The head of ${r.baseModel} is kept (${r.labels.length} classes).`}${T.resumedFrom === 'weights' ? ' Resumed from saved weights with a fresh optimizer.' : T.resumedFrom === 'full' ? ' Resumed with the saved optimizer state.' : ''}${r.fastMode ? ` Fast mode: the backbone is frozen and runs once per image on the first step; it ${r.fastMode}.` : ''}`
       : '';
     chart.setData(metrics);
+    apChart.setRuns(T.evals, comparison?.evals ?? []);
+    T.drawn = { loss: { ...chart.drawn }, ap: { ...apChart.drawn } };
   }
 
   ui.start.addEventListener('click', () => start());
@@ -479,9 +571,12 @@ export function initTraining(app) {
   ui.use.addEventListener('click', () => useForDetection());
   ui.export.addEventListener('click', () => exportModel());
   ui.reset.addEventListener('click', () => reset());
+  ui.keep.addEventListener('click', () => keepForComparison());
+  ui.compareClear.addEventListener('click', () => clearComparison());
   app.on('model', render);
   app.on('dataset', () => {
     render();
+    if (fixing) recount();
     // The worker trains on the images it was given at the start.
     if (T.status === 'running' || T.status === 'preparing') {
       app.notify({ level: 'info', id: 'dataset-while-training', title: 'Dataset changed during fine-tuning', text: 'The running fine-tuning keeps the images it started with; pause and resume to train on the changed dataset.' });
@@ -509,6 +604,10 @@ export function initTraining(app) {
 
 function sameList(a, b) {
   return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function errorText(e) {
+  return `missed ${e.missed}, false ${e.falsePositives}, confused ${e.confused}`;
 }
 
 function fmtAp(v) {

@@ -108,6 +108,7 @@ const handlers = {
   },
 
   async evaluate() { return engine.evaluate(); },
+  async imageErrors(request) { return engine.imageErrors(request); },
   async useTrainedModel() { return engine.useTrainedModel(); },
 
   async exportModel() { return engine.exportModel(); },

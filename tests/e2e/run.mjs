@@ -455,6 +455,52 @@ async function diagnosticsScenario(page, url, notes) {
   await page.click('#diag-worst button');
   await until(page, (id) => cdetrApp.events.some((e) => e.type === 'editor-open' && String(e.detail.id) === id), d.worst[0].id, 30_000, 'the worst image in the editor');
   notes.push(`clicked “${d.worst[0].name}” → opened in the label editor`);
+  // Its errors recounted by the engine from the page's labels equal the validation's (same boxes, same
+  // detections); deleting a box recounts with one box fewer, and undo brings the validation's numbers back.
+  await until(page, () => cdetrApp.state.training.fixing?.now?.numGt >= 0, null, 30_000, 'the recount of the opened worst image');
+  const fix = await page.evaluate(() => cdetrApp.state.training.fixing);
+  const errs = (e) => ({ missed: e.missed, falsePositives: e.falsePositives, confused: e.confused, numGt: e.numGt, numDet: e.numDet });
+  assert(JSON.stringify(errs(fix.now)) === JSON.stringify(errs(fix.at)), `recount ${JSON.stringify(fix.now)} vs validation ${JSON.stringify(fix.at)}`);
+  assert(fix.shown === fix.at.numDet, `${fix.shown} detections drawn, ${fix.at.numDet} counted at validation`);
+  // The untrained model detects nothing at score ≥ 0.25, so give that validation one detection on each of
+  // the image's boxes, with its class, in the pixels of the copy the page validated on (as dataset.js
+  // payload() scales it: longest side ≤ 1.25 × max size): the recount must then find no error at all.
+  const planted = await page.evaluate(({ id, maxSide }) => {
+    const T = cdetrApp.state.training;
+    const r = cdetrApp.state.dataset.images.find((x) => String(x.id) === id);
+    const s = Math.min(1, maxSide / Math.max(r.width, r.height));
+    const [w, h] = [Math.max(1, Math.round(r.width * s)), Math.max(1, Math.round(r.height * s))];
+    const k = w / r.width;
+    const detections = r.boxes.map((b) => ({ label: T.record.labels.indexOf(b.cls), bbox: [b.x0 * k, b.y0 * k, b.x1 * k, b.y1 * k], score: 0.9 }));
+    const imageId = T.diag.worst[0].imageId;
+    T.diag.predictions = [{ imageId, width: w, height: h, detections }, ...T.diag.predictions.filter((p) => p.imageId !== imageId)];
+    return detections.length;
+  }, { id: d.worst[0].id, maxSide: 200 });
+  await page.click('#diag-worst button');
+  await until(page, (n) => cdetrApp.state.training.fixing?.now?.numDet === n, planted, 30_000, 'the recount with a detection on every box');
+  const exact = await page.evaluate(() => ({ ...cdetrApp.state.training.fixing, drawn: Number(document.querySelector('#editor-canvas').dataset.predictions) }));
+  assert(exact.now.missed === 0 && exact.now.falsePositives === 0 && exact.now.confused === 0 && exact.drawn === planted,
+    `a detection on every box, its class: ${JSON.stringify(exact.now)}, ${exact.drawn} drawn in the editor of ${planted}`);
+  await shot(page, 'o-worst-predictions', notes);
+  const target = await page.evaluate((id) => {
+    const r = cdetrApp.state.dataset.images.find((x) => String(x.id) === id);
+    const b = r.boxes.slice().sort((p, q) => (p.x1 - p.x0) * (p.y1 - p.y0) - (q.x1 - q.x0) * (q.y1 - q.y0))[0];
+    return { x: (b.x0 + b.x1) / 2 / r.width, y: (b.y0 + b.y1) / 2 / r.height };
+  }, d.worst[0].id);
+  const rect = await page.$eval('#editor-canvas', (c) => { const b = c.getBoundingClientRect(); return { x: b.x, y: b.y, w: b.width, h: b.height }; });
+  await page.mouse.click(rect.x + rect.w * target.x, rect.y + rect.h * target.y);
+  await page.keyboard.press('Delete');
+  await until(page, (n) => cdetrApp.state.training.fixing?.now?.numGt === n - 1, fix.at.numGt, 30_000, 'the recount after deleting a box');
+  const fixed = await page.evaluate(() => cdetrApp.state.training.fixing.now);
+  assert(fixed.falsePositives === 1 && fixed.missed === 0, `deleting a detected box leaves its detection unmatched: ${JSON.stringify(fixed)}`);
+  const line = await page.textContent('#diag-fix');
+  assert(/at validation: missed \d+/.test(line) && /with your labels now: missed \d+/.test(line), `the fix line says: ${line}`);
+  await shot(page, 'o-worst-fixing', notes);
+  await page.keyboard.press('Control+z');
+  await until(page, (n) => cdetrApp.state.training.fixing?.now?.numGt === n, fix.at.numGt, 30_000, 'the recount after undo');
+  const back = await page.evaluate(() => cdetrApp.state.training.fixing.now);
+  assert(back.missed === 0 && back.falsePositives === 0 && back.confused === 0, `after undo: ${JSON.stringify(back)}`);
+  notes.push(`recount: ${JSON.stringify(errs(fix.at))} at validation = recount; with a planted detection on each of its ${planted} boxes: no error; after deleting a box ${JSON.stringify(errs(fixed))}; undo → no error again; “${line}”`);
   await shot(page, 'o-worst-opened', notes);
   // Reload: the last validation's diagnostics are still there, the same numbers and worst images.
   await openApp(page, url);
@@ -837,15 +883,44 @@ async function detrAndFastModeScenario(page, url, notes, clip) {
   notes.push(`DETR query ${query}: ${info.heads} heads, combined map only; “${status}”`);
   await shot(page, 'l-detr-attention', notes);
 
-  // Fast mode on BCCD with the tiny Conditional DETR.
-  await loadTinyModel(page);
+  // DETR fine-tunes first (fast mode, 4 steps) and is kept for comparison; Discard training keeps it.
   await page.click('#tab-btn-train');
   await importBccd(page);
   await quickTraining(page, { maxSize: 160, maxSteps: 4, snapshotEvery: 4 });
   await page.check('#opt-fast');
   await page.click('#train-start');
+  await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.step === 4, null, 180_000, '4 DETR fast-mode steps');
+  const detrLosses = (await page.evaluate(() => cdetrApp.metrics)).map((m) => m.loss);
+  await page.click('#train-keep');
+  await until(page, () => cdetrApp.state.training.comparison?.steps === 4, null, 10_000, 'the DETR run kept for comparison');
+  page.once('dialog', (d) => d.accept());
+  await page.click('#train-reset');
+  await until(page, () => cdetrApp.metrics.length === 0 && cdetrApp.state.training.step === 0, null, 10_000, 'Discard training');
+  const kept = await page.evaluate(() => cdetrApp.state.training.comparison);
+  assert(/^DETR · model\.safetensors · 4 steps$/.test(kept?.name) && kept.points === 4, `the kept run after Discard: ${JSON.stringify(kept)}`);
+  assert(await page.isVisible('#legend-earlier'), 'no legend entry for the kept run');
+
+  // Then the tiny Conditional DETR, fast mode on the same images, drawn over the DETR run.
+  await loadTinyModel(page);
+  await page.click('#tab-btn-train');
+  await page.click('#train-start');
   await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.step === 4, null, 180_000, '4 fast-mode steps');
   const losses = (await page.evaluate(() => cdetrApp.metrics)).map((m) => m.loss);
+  const drawn = await page.evaluate(() => cdetrApp.state.training.drawn.loss);
+  assert(drawn.current >= 4 && drawn.earlier >= 4, `the chart drew ${JSON.stringify(drawn)} series (this run, the earlier one)`);
+  notes.push(`comparison: DETR losses ${detrLosses.map((l) => l.toFixed(2)).join(' ')} dashed under Conditional DETR's; chart series ${JSON.stringify(drawn)}`);
+  // The comparison survives a reload, and the legend hides it.
+  await page.reload();
+  await withTimeout(page.evaluate(() => window.cdetrApp.ready), 60_000, 'ready after reload');
+  const after = await page.evaluate(() => ({ kept: cdetrApp.state.training.comparison, drawn: cdetrApp.state.training.drawn }));
+  assert(after.kept?.name === kept.name && after.drawn.loss.earlier >= 4, `after a reload: ${JSON.stringify(after)}`);
+  await page.click('#tab-btn-train');
+  const pixels = () => page.evaluate(() => document.querySelector('#loss-chart').toDataURL());
+  const withEarlier = await pixels();
+  await page.click('#legend-earlier');
+  const hidden = await page.evaluate(() => document.querySelector('#legend-earlier').classList.contains('off'));
+  assert(hidden && (await pixels()) !== withEarlier, 'hiding the earlier run in the legend changes nothing on the chart');
+  await page.click('#legend-earlier');
   const note = await page.textContent('#train-note');
   assert(losses.length === 4 && losses.every(Number.isFinite), `fast-mode losses ${losses}`);
   assert(/Fast mode: the backbone is frozen/.test(note) && /drops the random crop/.test(note), `the page does not say what the fast mode keeps: ${note}`);
@@ -927,7 +1002,8 @@ async function labellingScenario(page, url, notes) {
   await key('Control+z', 'undo of the relabel', () => cdetrApp.state.dataset.images[0].boxes[0].cls === 'cup');
   await key('Control+Shift+z', 'redo of the relabel', () => cdetrApp.state.dataset.images[0].boxes[0].cls === 'saucer');
   s = await now();
-  assert(s.history.past === 5 && s.history.future === 2 && s.history.redo === 'duplicate box', `history ${JSON.stringify(s.history)}`);
+  // Seven steps back: the two classes typed (each an undoable step), draw, resize, move, resize, relabel.
+  assert(s.history.past === 7 && s.history.future === 2 && s.history.redo === 'duplicate box', `history ${JSON.stringify(s.history)}`);
   notes.push(`keyboard + mouse: drew [120, 40, 360, 280] (class by key 1), resized by a corner and an edge, moved, key 2 relabelled, Ctrl+D, Delete; undo ×3, redo → ${s.history.past} steps back, ${s.history.future} forward`);
 
   // Reload: the labels, the open image and the whole history are still there. The edits' writes are
@@ -937,17 +1013,17 @@ async function labellingScenario(page, url, notes) {
     const get = (store, key) => new Promise((ok, no) => { const r = db.transaction(store).objectStore(store).get(key); r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
     const [h, img] = [await get('kv', 'labelHistory'), await get('images', cdetrApp.state.dataset.images[0].id)];
     db.close();
-    return h?.past?.length === 5 && h?.future?.length === 2 && img?.boxes?.length === 1 && img.boxes[0].cls === 'saucer';
+    return h?.past?.length === 7 && h?.future?.length === 2 && img?.boxes?.length === 1 && img.boxes[0].cls === 'saucer';
   }, null, 15_000, 'the edits and their history written to IndexedDB');
   await openApp(page, url);
   await page.click('#tab-btn-train');
   await until(page, () => cdetrApp.state.label.image?.name === 'coffee.png', null, 30_000, 'coffee.png in the editor after the reload');
   s = await now();
-  assert(s.boxes.length === 1 && s.boxes[0].cls === 'saucer' && s.history.past === 5 && s.history.future === 2, `after the reload: ${JSON.stringify({ boxes: s.boxes, history: s.history })}`);
+  assert(s.boxes.length === 1 && s.boxes[0].cls === 'saucer' && s.history.past === 7 && s.history.future === 2, `after the reload: ${JSON.stringify({ boxes: s.boxes, history: s.history })}`);
   await key('Control+z', 'undo after the reload', () => cdetrApp.state.dataset.images[0].boxes[0].cls === 'cup');
   await key('Control+Shift+z', 'redo after the reload', () => cdetrApp.state.dataset.images[0].boxes[0].cls === 'saucer');
   await key('Control+Shift+z', 'redo of the duplicate after the reload', () => cdetrApp.state.dataset.images[0].boxes.length === 2);
-  notes.push('reload: boxes, open image and history (5 back, 2 forward) kept; undo and redo work across it');
+  notes.push('reload: boxes, open image and history (7 back, 2 forward) kept; undo and redo work across it');
 
   // → opens the next image; C copies coffee.png's two boxes, scaled to chelsea.png's size.
   await key('ArrowRight', '→ to open the next image', () => cdetrApp.state.label.image?.name === 'chelsea.png');
@@ -1060,6 +1136,104 @@ async function labellingScenario(page, url, notes) {
   await page.keyboard.press('Escape');
   await until(page, () => !document.querySelector('#shortcuts').open, null, 10_000, 'Escape to close the shortcut list');
   notes.push(`messages: three “No class 9” → one toast ×3; the log lists ${log.length} entries; ? shows ${shortcutRows} shortcuts`);
+
+  await datasetEditsUndo(page, url, notes);
+}
+
+/** n, continued: a class added and removed, a split changed, a re-split, an image removed — all undone after a
+ * reload (the removed image comes back with its boxes), one redone. */
+async function datasetEditsUndo(page, url, notes) {
+  const D = () => page.evaluate(() => {
+    const { images, classes } = cdetrApp.state.dataset;
+    return { classes: [...classes], splits: Object.fromEntries(images.map((r) => [r.name, r.split])), boxes: Object.fromEntries(images.map((r) => [r.name, r.boxes.length])), open: cdetrApp.state.label.image?.name, history: cdetrApp.state.label.history };
+  });
+  /** What IndexedDB holds: the history's labels, the class list, and every image record, removed ones too. */
+  const stored = () => page.evaluate(async () => {
+    const db = await new Promise((ok, no) => { const r = indexedDB.open('cdetr'); r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+    const get = (store, key) => new Promise((ok, no) => { const t = db.transaction(store).objectStore(store); const r = key === undefined ? t.getAll() : t.get(key); r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+    const [h, classes, images] = [await get('kv', 'labelHistory'), await get('kv', 'classes'), await get('images')];
+    db.close();
+    return { past: (h?.past || []).map((e) => e.label), classes, images: images.map((r) => ({ name: r.name, split: r.split, removed: !!r.removed, boxes: r.boxes.length })) };
+  });
+  const storedUntil = async (cond, what) => {
+    const end = Date.now() + 15_000;
+    let got;
+    while (Date.now() < end) {
+      got = await stored();
+      if (cond(got)) return got;
+      await page.waitForTimeout(100);
+    }
+    throw new Error(`timed out after 15 s: ${what}; IndexedDB holds ${JSON.stringify(got)}`);
+  };
+  const key = async (k, what, cond, arg) => {
+    await page.keyboard.press(k);
+    await until(page, cond, arg, 10_000, what);
+  };
+  const stats = () => page.textContent('#dataset-stats');
+  const progress = () => page.textContent('#label-progress-text');
+  const start = await D();
+  assert(start.open === 'astronaut.png' && Object.keys(start.splits).length === 3, `before the dataset edits: ${JSON.stringify(start)}`);
+
+  // A class typed (nothing selected, or the selected box would take it) and removed again with the × on its chip.
+  await page.focus('#editor-canvas');
+  await key('Escape', 'Escape to deselect', () => !cdetrApp.state.label.selection);
+  await page.fill('#editor-class', 'plate');
+  await page.press('#editor-class', 'Enter');
+  await until(page, () => cdetrApp.state.dataset.classes.includes('plate'), null, 10_000, 'the class plate added');
+  await page.click('#class-chips button[aria-label="remove class plate"]');
+  await until(page, () => !cdetrApp.state.dataset.classes.includes('plate'), null, 10_000, 'the class plate removed');
+  // astronaut.png (the import put the third image in validation) to train, then a re-split with a 50 % share:
+  // from all in train, two images go to validation in one undo step.
+  const other = 'train';
+  assert(start.splits['astronaut.png'] === 'val', `splits after the import ${JSON.stringify(start.splits)}`);
+  await page.selectOption('#editor-split', other);
+  await until(page, (o) => cdetrApp.state.dataset.images[2].split === o, other, 10_000, `astronaut.png to ${other}`);
+  const moved = await D();
+  await setValue(page, '#val-share', 0.5);
+  await page.click('#resplit');
+  await until(page, () => cdetrApp.state.label.history.undo === 'resplit', null, 10_000, 'the re-split');
+  const after = await D();
+  const resplit = after.splits;
+  const changedByResplit = Object.keys(resplit).filter((n) => resplit[n] !== moved.splits[n]);
+  assert(changedByResplit.length === 2 && after.history.past === moved.history.past + 1, `the re-split changed ${changedByResplit} in ${after.history.past - moved.history.past} steps`);
+  // chelsea.png removed: out of the dataset, but kept in IndexedDB for undo.
+  await page.click(`.thumb[data-id="${await page.evaluate(() => cdetrApp.state.dataset.images[1].id)}"]`);
+  await until(page, () => cdetrApp.state.label.image?.name === 'chelsea.png', null, 10_000, 'chelsea.png in the editor');
+  await page.click('#editor-remove-image');
+  await until(page, () => cdetrApp.state.dataset.images.length === 2, null, 10_000, 'chelsea.png removed');
+  const move = `move astronaut.png to ${other}`;
+  const labels = ['add class plate', 'remove class plate', move, 'resplit', 'remove chelsea.png'];
+  await storedUntil((x) => labels.every((l, k) => x.past.at(k - labels.length) === l) && x.images.find((r) => r.name === 'chelsea.png')?.removed && !x.classes.includes('plate'), 'the dataset edits and their history written to IndexedDB');
+  assert(/^2 images/.test(await stats()) && /2 of 2 images labelled/.test(await progress()), `after the removal: “${await stats()}”, “${await progress()}”`);
+
+  // Reload: chelsea.png stays out; then undo each edit.
+  await openApp(page, url);
+  await page.click('#tab-btn-train');
+  await until(page, () => cdetrApp.state.dataset.images.length === 2, null, 30_000, 'the dataset after the reload');
+  let s = await D();
+  assert(!('chelsea.png' in s.splits) && !s.classes.includes('plate') && s.history.undo === 'remove chelsea.png', `after the reload: ${JSON.stringify(s)}`);
+  assert(/^2 images/.test(await stats()), `stats after the reload: ${await stats()}`);
+  await page.keyboard.press('Control+z');
+  await until(page, () => cdetrApp.state.dataset.images[1]?.name === 'chelsea.png' && cdetrApp.state.label.image?.name === 'chelsea.png', null, 10_000, 'undo of the removal: chelsea.png back, in the editor');
+  s = await D();
+  assert(s.boxes['chelsea.png'] === start.boxes['chelsea.png'], `chelsea.png came back with ${s.boxes['chelsea.png']} boxes, had ${start.boxes['chelsea.png']}`);
+  const total = Object.values(start.boxes).reduce((a, b) => a + b, 0);
+  assert(new RegExp(`^3 images .* ${total} boxes`).test(await stats()) && /3 of 3 images labelled/.test(await progress()), `after the undo of the removal: “${await stats()}”, “${await progress()}”`);
+  await page.click('#editor-undo');
+  await until(page, (m) => cdetrApp.state.dataset.images.every((r) => r.split === m[r.name]), moved.splits, 10_000, 'undo of the re-split');
+  await page.click('#editor-undo');
+  await until(page, (sp) => cdetrApp.state.dataset.images[2].split === sp && cdetrApp.state.label.image?.name === 'astronaut.png' && document.querySelector('#editor-split').value === sp, start.splits['astronaut.png'], 10_000, 'undo of the split change: astronaut.png open, its split back');
+  await page.keyboard.press('Control+z');
+  await until(page, () => cdetrApp.state.dataset.classes.includes('plate') && !!document.querySelector('#class-chips [data-cls="plate"]'), null, 10_000, 'undo of the class removal: plate back');
+  s = await D();
+  assert(JSON.stringify(s.splits) === JSON.stringify(start.splits), `splits after the undos ${JSON.stringify(s.splits)}, were ${JSON.stringify(start.splits)}`);
+  await storedUntil((x) => x.images.every((r) => !r.removed) && x.classes.includes('plate') && x.images.find((r) => r.name === 'astronaut.png')?.split === start.splits['astronaut.png'], 'the undone edits written to IndexedDB');
+  // Redo: plate goes again; then astronaut.png, open in the editor, moves to train again (the split menu follows).
+  await page.keyboard.press('Control+Shift+z');
+  await until(page, (m) => !cdetrApp.state.dataset.classes.includes('plate') && cdetrApp.state.label.history.redo === m, move, 10_000, 'redo of the class removal');
+  await page.click('#editor-redo');
+  await until(page, (o) => cdetrApp.state.dataset.images[2].split === o && cdetrApp.state.label.image?.name === 'astronaut.png' && document.querySelector('#editor-split').value === o, other, 10_000, 'redo of the split change, shown in the split menu');
+  notes.push(`dataset edits: class added and removed, astronaut.png → ${other}, re-split at 50 % (${changedByResplit.join(', ')} → val, one step), chelsea.png removed; after a reload undone one by one (chelsea.png back with ${start.boxes['chelsea.png']} boxes, “${await stats()}”), class removal and split change redone`);
 }
 
 /** An uncaught error in the page is a failure of the run, whichever scenario it happened in. */
@@ -1221,7 +1395,7 @@ async function exportApMatchesCli(page, weights, config, maxSize, notes) {
   fs.writeFileSync(ann, JSON.stringify(coco));
   const short = Math.floor((maxSize * 800) / 1333);
   const metricsFile = path.join(dir, 'metrics.json');
-  await run(BIN, ['eval', '--weights', weights, '--config', config, '--data', ann, '--resize', `${short},${maxSize}`, '--output', metricsFile], 120_000);
+  const report = JSON.parse(await run(BIN, ['eval', '--weights', weights, '--config', config, '--data', ann, '--resize', `${short},${maxSize}`, '--output', metricsFile, '--json'], 120_000));
   const cli = JSON.parse(fs.readFileSync(metricsFile, 'utf8'));
   // The CLI writes snake_case keys, the page reads them in camelCase.
   const keys = Object.keys(cli).filter((k) => typeof cli[k] === 'number' && typeof ev[camel(k)] === 'number');
@@ -1229,6 +1403,23 @@ async function exportApMatchesCli(page, weights, config, maxSize, notes) {
   const diff = Math.max(...keys.map((k) => Math.abs(cli[k] - ev[camel(k)])));
   notes.push(`validation of the exported model (${val.images.length} images, ${coco.annotations.length} boxes): page AP ${ev.ap.toFixed(6)} AP50 ${ev.ap50.toFixed(6)}, cdetr eval AP ${cli.ap.toFixed(6)} AP50 ${cli.ap50.toFixed(6)}; max |Δ| over ${keys.length} metrics ${diff.toExponential(2)}`);
   assert(diff <= 1e-9, `cdetr eval of the export differs from the page's validation by ${diff}: ${JSON.stringify(cli)} vs ${JSON.stringify(ev)}`);
+  // The diagnostics panel: per class (boxes, AP, AP50, AP75, recall, the PR curve) and the confusion matrix
+  // equal `cdetr eval --json` on the same images and model.
+  const diag = await page.evaluate(() => cdetrApp.state.training.diag);
+  assert(diag.classes.length === report.classes.length, `${diag.classes.length} classes in the panel, ${report.classes.length} from cdetr eval --json`);
+  let classDiff = 0;
+  report.classes.forEach((c, i) => {
+    const p = diag.classes[i];
+    assert(p.name === c.name && p.numGt === c.num_gt, `class ${i}: page ${p.name} (${p.numGt} boxes), cdetr eval ${c.name} (${c.num_gt} boxes)`);
+    for (const k of ['ap', 'ap50', 'ap75', 'recall50']) classDiff = Math.max(classDiff, Math.abs(p[k] - c[k]));
+    assert(p.pr50.length === c.pr50.length, `class ${c.name}: PR curves of ${p.pr50.length} and ${c.pr50.length} points`);
+    c.pr50.forEach((v, j) => { classDiff = Math.max(classDiff, Math.abs(p.pr50[j] - v)); });
+  });
+  assert(classDiff <= 1e-9, `per-class numbers differ from cdetr eval --json by ${classDiff}`);
+  assert(JSON.stringify(diag.confusionLabels) === JSON.stringify(report.confusion_labels) && JSON.stringify(diag.confusion.counts) === JSON.stringify(report.confusion.counts),
+    `confusion matrix: page ${JSON.stringify(diag.confusion.counts)} (${diag.confusionLabels}), cdetr eval ${JSON.stringify(report.confusion.counts)} (${report.confusion_labels})`);
+  assert(diag.worst.length === report.worst_images.length, `worst images: page ${diag.worst.length}, cdetr eval ${report.worst_images.length}`);
+  notes.push(`diagnostics = cdetr eval --json: ${report.classes.length} classes (max |Δ| ${classDiff.toExponential(2)} over AP/AP50/AP75/recall/PR), confusion ${report.confusion_labels.length}×${report.confusion_labels.length} equal, ${report.worst_images.length} worst images`);
 }
 
 /** p: detections, attention and the first fine-tuning step of the fixture's own image = transformers. */
@@ -1365,7 +1556,7 @@ async function main() {
       const detrPage = await launch('cpu-detr', { webgpu: false, camera: clip.file });
       try {
         await openApp(detrPage.page, server.url);
-        await scenario('l', 'DETR checkpoint: detections = CLI, combined attention only; fast-mode fine-tuning', 300_000, (notes) => detrAndFastModeScenario(detrPage.page, server.url, notes, clip));
+        await scenario('l', 'DETR checkpoint: detections = CLI, combined attention only; fast-mode fine-tuning of DETR, kept for comparison under Conditional DETR (survives Discard and a reload)', 420_000, (notes) => detrAndFastModeScenario(detrPage.page, server.url, notes, clip));
         checkPageErrors('cpu-detr', detrPage.errors);
       } finally {
         await detrPage.close();
