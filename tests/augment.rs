@@ -199,3 +199,27 @@ fn training_set_batches_depend_only_on_their_place() {
     let differs = seen.iter().any(|(_, _, pixels, _)| other.next_batch().0.pixel_values != *pixels);
     assert!(differs, "seeds 11 and 12 gave the same batches");
 }
+
+/// Each sample of an epoch draws its own augmentation: six copies of one image, batches of 2, give several
+/// different augmented samples among those at the same place in their batch (a generator keyed by the place
+/// in the batch instead of the place in the epoch would give the first sample of every batch one draw).
+#[test]
+fn samples_of_an_epoch_draw_their_own_augmentation() {
+    let (img, boxes) = ramp();
+    let config = TrainingSetConfig {
+        batch_size: 2,
+        augment: Some(TrainAugment::new(100)),
+        resize: ResizeMode::None,
+        shuffle: true,
+    };
+    let mut set = TrainingSet::new(vec![img; 6], vec![boxes; 6], config, Rng::new(5));
+    for epoch in 0..3 {
+        let mut firsts = Vec::new();
+        for _ in 0..3 {
+            let (batch, targets, _) = set.next_batch();
+            firsts.push((batch.image_sizes[0], targets[0].clone()));
+        }
+        let distinct = (0..3).filter(|&i| firsts[..i].iter().all(|f| *f != firsts[i])).count();
+        assert!(distinct >= 2, "epoch {epoch}: the first samples of its three batches are augmented alike");
+    }
+}

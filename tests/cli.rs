@@ -1273,10 +1273,14 @@ fn serve_answers_get_head_with_types_revalidation_and_precompressed() {
     assert_eq!(status(&head), 200, "{head}");
     assert!(body.is_empty(), "HEAD sent a body");
 
+    // Any other method is refused before the path is looked at, with what is allowed.
     for method in ["POST", "PUT", "DELETE"] {
-        let (head, _) = server.request(method, "/", "Content-Length: 0\r\n");
-        assert_eq!(status(&head), 405, "{method}: {head}");
-        assert_eq!(header(&head, "x-content-type-options"), Some("nosniff"), "{head}");
+        for path in ["/", "/missing"] {
+            let (head, _) = server.request(method, path, "Content-Length: 0\r\n");
+            assert_eq!(status(&head), 405, "{method} {path}: {head}");
+            assert_eq!(header(&head, "allow"), Some("GET, HEAD"), "{head}");
+            assert_eq!(header(&head, "x-content-type-options"), Some("nosniff"), "{head}");
+        }
     }
 
     let (head, _) = server.request("GET", "/pkg/cdetr.js", "");

@@ -469,7 +469,8 @@ fn truncated_snapshots_are_refused_and_change_nothing() {
 /// The resume rule the CLI and the page share: a run rebuilt from its seed (a fresh `TrainingSet` from
 /// `Rng::new(seed)`, as `cdetr train --resume` and the page after a reload do) and restored from a snapshot
 /// taken in the middle of an epoch, then stepped through `Batches::step`, gives the uninterrupted run's
-/// losses, with shuffling and augmentation on and learning rates > 0.
+/// losses, with shuffling, augmentation and dropout on and learning rates > 0 (dropout masks are drawn from the
+/// step's place, not from wherever the process's generator stands).
 #[test]
 fn a_rebuilt_training_set_resumes_mid_epoch_exactly() {
     use cdetr::data::TrainAugment;
@@ -478,7 +479,7 @@ fn a_rebuilt_training_set_resumes_mid_epoch_exactly() {
     use cdetr::preprocess::ResizeMode;
     use cdetr::train::Batches;
 
-    let options = TrainOptions { lr: 1e-3, lr_backbone: 1e-4, dropout: 0.0, ..Default::default() };
+    let options = TrainOptions { lr: 1e-3, lr_backbone: 1e-4, dropout: 0.1, ..Default::default() };
     let config = tiny_config();
     let (images, boxes) = fixture_images();
     let (mut images3, mut boxes3) = (images.clone(), boxes.clone());
