@@ -16,6 +16,7 @@
 //   simulateCrash()                 makes the worker fail like a trapped wasm module (tests recovery)
 
 import { EngineClient } from './engine.js';
+import { fatalKind } from './protocol.js';
 import * as store from './store.js';
 import { HUB_REPO, HubUnreachable, cachedHubModel, downloadHubModel, modelFromFiles } from './models.js';
 import { $, $$, el, fmtBytes, onFileDrop, MODEL_FILE } from './util.js';
@@ -260,7 +261,8 @@ function renderBackend() {
 
 async function onEngineFatal(message, { requested = false } = {}) {
   if (restarting) return;
-  const oom = !requested && /memory|alloc|unreachable/i.test(message);
+  const gpuLost = !requested && fatalKind(message) === 'gpu';
+  const oom = !requested && !gpuLost && /memory|alloc|unreachable/i.test(message);
   app.emit('crash', { message });
   app.state.engine.status = 'restarting';
   app.state.engine.restarts++;
@@ -268,8 +270,9 @@ async function onEngineFatal(message, { requested = false } = {}) {
   chip.dataset.state = 'error';
   chip.textContent = 'engine restarting…';
   app.notify({
-    level: requested ? 'info' : 'error', id: 'crash', title: requested ? 'Restarting the engine on the CPU' : 'The engine crashed — restarting it on the CPU',
-    text: `${message}.${oom ? ' This can mean the model ran out of memory: a smaller input size, batch size or max size helps.' : ''} Your images, labels and training snapshots are safe; the model is being reloaded.`,
+    level: requested ? 'info' : 'error', id: 'crash',
+    title: requested ? 'Restarting the engine on the CPU' : gpuLost ? 'The GPU device was lost — restarting the engine on the CPU' : 'The engine crashed — restarting it on the CPU',
+    text: `${gpuLost ? 'WebGPU stopped working (the browser\'s GPU process crashed or was reset): ' : ''}${message}.${oom ? ' This can mean the model ran out of memory: a smaller input size, batch size or max size helps.' : ''} Your images, labels and training snapshots are safe; the model is being reloaded.`,
   });
   let readyResolve;
   app.engineReady = new Promise((r) => { readyResolve = r; });

@@ -283,11 +283,13 @@ export function initDetect(app) {
       do {
         rerunAgain = false;
         if (!app.state.model) { setBadge('load a model to detect'); return; }
-        const frame = { ...S.frame, rgba: S.frame.rgba.slice() }; // a copy: S.frame stays intact if this fails
+        const current = S.frame;
+        const frame = { ...current, rgba: current.rgba.slice() }; // a copy: S.frame stays intact if this fails
         const done = app.busy('detecting');
         try {
           const result = await detectFrame(frame, true);
-          show(frame, result);
+          // A photo opened meanwhile is newer: it is detected next, and this result is not shown over it.
+          if (S.frame === current) show(frame, result);
         } catch (e) {
           if (!e.fatal) app.notify({ level: 'error', id: 'detect', title: 'Detection failed', text: `${e.message}. A smaller input size needs less memory.` });
         } finally {

@@ -179,6 +179,19 @@ export const REQUESTS = {
 };
 
 /**
+ * Whether an engine error means the engine cannot go on, and why: `'gpu'` when the WebGPU device is gone
+ * (a lost device, or wgpu's "device is poisoned" once the browser's GPU process died), `'crash'` when the
+ * wasm module trapped, else null (an ordinary error the page shows).
+ * @param {string} message
+ * @returns {'gpu' | 'crash' | null}
+ */
+export function fatalKind(message) {
+  if (/device (was |is )?(lost|poisoned)|DeviceLost|external Instance reference no longer exists/i.test(message)) return 'gpu';
+  if (/unreachable executed|memory access out of bounds|recursive use of an object/i.test(message)) return 'crash';
+  return null;
+}
+
+/**
  * The table's entry of a request; throws a TypeError naming an unknown one.
  * @param {string} type
  * @returns {RequestSpec}

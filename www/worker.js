@@ -7,7 +7,7 @@
 // order they arrive. Frames arrive as transferred RGBA ArrayBuffers and go back, transferred again, with
 // their detections (`result.rgba`), so the page keeps exactly the pixels that were analysed without a copy.
 
-import { REQUESTS, requestSpec, transferable } from './protocol.js';
+import { REQUESTS, fatalKind, requestSpec, transferable } from './protocol.js';
 
 /** @typedef {import('./protocol.js').Requests} Requests */
 /** @typedef {import('./protocol.js').RequestName} RequestName */
@@ -43,8 +43,7 @@ self.addEventListener('unhandledrejection', (e) => {
 /** @param {any} err */
 function isFatal(err) {
   if (err instanceof WebAssembly.RuntimeError) return true;
-  const m = String(err && err.message || err);
-  return /device (was )?lost|DeviceLost|unreachable executed|memory access out of bounds|recursive use of an object/i.test(m);
+  return fatalKind(String(err && err.message || err)) !== null;
 }
 
 /**

@@ -361,6 +361,49 @@ async function crashScenario(page, notes) {
   await shot(page, 'g-crash-recovered', notes);
 }
 
+/** q: the WebGPU device is lost for real (DevTools' Browser.crashGpuProcess kills the GPU process, so wgpu's
+ * device is poisoned): the next engine call fails, the engine restarts on the CPU, the model is reloaded, and
+ * the dataset, the training snapshot and its record are as they were; fine-tuning resumes on the CPU. */
+async function deviceLossScenario(page, notes) {
+  await loadTinyModel(page);
+  assert((await page.evaluate(() => cdetrApp.state.engine.backend)) === 'webgpu', 'this profile should start on WebGPU');
+  await page.click('#tab-btn-train');
+  await importBccd(page);
+  await quickTraining(page, { maxSize: 160, maxSteps: 1, snapshotEvery: 1 });
+  await page.click('#train-start');
+  await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.snapshotStep === 1, null, 180_000, 'one fine-tuning step on WebGPU, saved');
+  const state = () => page.evaluate(() => {
+    const D = cdetrApp.state.dataset;
+    const T = cdetrApp.state.training;
+    return { images: D.images.length, boxes: D.images.reduce((n, r) => n + r.boxes.length, 0), classes: D.classes.join(), snap: T.snapshotStep, record: T.record?.classNames?.join(), metrics: cdetrApp.metrics.length };
+  });
+  const before = await state();
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Browser.crashGpuProcess');
+  await cdp.detach();
+  // The next use of the device: a photo to detect.
+  await page.click('#tab-btn-detect');
+  await page.setInputFiles('#image-file', path.join(FIX, 'images/chelsea.png'));
+  await until(page, () => cdetrApp.state.engine.restarts > 0 && cdetrApp.state.engine.status === 'ready' && cdetrApp.state.model, null, 90_000, 'the engine to restart after the lost device');
+  const engine = await page.evaluate(() => cdetrApp.state.engine);
+  const msgs = await visibleMessages(page, 'error');
+  assert(engine.backend === 'cpu', `restarted on ${engine.backend}`);
+  assert(msgs.some((m) => /GPU device was lost/.test(m)), `no lost-device message on screen: ${msgs.join(' | ')}`);
+  const after = await state();
+  assert(JSON.stringify(after) === JSON.stringify(before), `dataset and training state after the restart: ${JSON.stringify(after)}, before ${JSON.stringify(before)}`);
+  await page.setInputFiles('#image-file', path.join(FIX, 'images/coffee.png'));
+  await until(page, () => cdetrApp.state.detect.frame?.name === 'coffee' && cdetrApp.lastResult?.detections.length > 0, null, 60_000, 'a detection on the CPU after the restart');
+  // Fine-tuning resumes from the step-1 snapshot, on the CPU.
+  await page.click('#tab-btn-train');
+  await setValue(page, '#opt-max-steps', 2);
+  await page.click('#train-start');
+  await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.step === 2, null, 120_000, 'fine-tuning to resume on the CPU');
+  const resumed = await page.evaluate(() => ({ metrics: cdetrApp.metrics.length, from: cdetrApp.state.training.resumedFrom }));
+  assert(resumed.metrics === 2, `after resuming: ${JSON.stringify(resumed)}`);
+  notes.push(`WebGPU → GPU process crashed → “${msgs.find((m) => /GPU device was lost/.test(m)).slice(0, 160)}…” → ${engine.backend}; dataset ${after.images} images / ${after.boxes} boxes and snapshot step ${after.snap} intact; resumed (${resumed.from}) to step 2`);
+  await shot(page, 'q-device-lost', notes);
+}
+
 /** h: the hub download (served by a stand-in for huggingface.co) shows progress, lands in the Cache API, and the next visit works offline. */
 async function hubScenario(url, notes) {
   const hub = {
@@ -1654,6 +1697,18 @@ async function main() {
         checkPageErrors('cpu-diag', diagPage.errors);
       } finally {
         await diagPage.close();
+      }
+    }
+
+    // A lost WebGPU device (its own WebGPU profile): the browser's GPU process is made to crash.
+    if (!ONLY || ONLY.has('q')) {
+      const lossPage = await launch('gpu-loss', { webgpu: true });
+      try {
+        await openApp(lossPage.page, server.url);
+        await scenario('q', 'lost WebGPU device (GPU process crashed) → restart on the CPU, dataset and training state intact, training resumes', 300_000, (notes) => deviceLossScenario(lossPage.page, notes));
+        checkPageErrors('gpu-loss', lossPage.errors);
+      } finally {
+        await lossPage.close();
       }
     }
   } finally {

@@ -3,7 +3,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { REQUESTS, requestSpec, transferable } from '../../www/protocol.js';
+import { REQUESTS, fatalKind, requestSpec, transferable } from '../../www/protocol.js';
 import { EngineClient, EngineError } from '../../www/engine.js';
 
 test('the worker has a handler for every request of the table, and no other', () => {
@@ -79,4 +79,17 @@ test('unknown requests reject before anything is sent; a hung request ends the w
   assert.match(fatal[0], /stopped answering \(trainStep/);
   assert.equal(c.worker, null);
   await assert.rejects(c.call('trainStep'), (e) => e.fatal && /not running/.test(e.message));
+});
+
+test('engine errors that end the engine: a lost GPU device, a trapped module; others are shown', () => {
+  // What wgpu said in Chromium after the browser's GPU process was made to crash (e2e q).
+  const poisoned = 'reading predictions back from the device failed: The device is poisoned Caused by: The device is poisoned Caused by: Unknown: A valid external Instance reference no longer exists.';
+  assert.equal(fatalKind(poisoned), 'gpu');
+  assert.equal(fatalKind('Parent device is lost'), 'gpu');
+  assert.equal(fatalKind('DeviceLost'), 'gpu');
+  assert.equal(fatalKind('RuntimeError: unreachable executed'), 'crash');
+  assert.equal(fatalKind('memory access out of bounds'), 'crash');
+  for (const shown of ['no model is loaded', 'query 12 out of range (the model has 12 queries)', 'the validation split is empty', 'A fine-tuning step on 2 images needs about 5.8 GB']) {
+    assert.equal(fatalKind(shown), null, shown);
+  }
 });
