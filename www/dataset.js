@@ -151,7 +151,15 @@ export function initDataset(app) {
       if (parsed) for (const c of parsed.classNames) if (!D.classes.includes(c)) D.classes.push(c);
       assignSplits(records);
       if (records.length) {
-        const ids = await store.images.add(records);
+        let ids;
+        try {
+          ids = await store.images.add(records);
+        } catch (e) {
+          // Nothing was added (one transaction): say why, keep the class list as it was stored.
+          D.classes = (await store.kv.get('classes').catch(() => null)) || D.classes;
+          notStored(e, `${records.length} image${records.length === 1 ? '' : 's'}`);
+          return { added: 0, boxes: 0 };
+        }
         records.forEach((r, i) => { r.id = ids[i]; });
         D.images.push(...records);
         await saveClasses();
@@ -178,13 +186,24 @@ export function initDataset(app) {
   async function addImage(blob, name, width, height, source) {
     const r = { name, blob, width, height, boxes: [], split: 'train', source, added: Date.now() };
     assignSplits([r]);
-    [r.id] = await store.images.add([r]);
+    try {
+      [r.id] = await store.images.add([r]);
+    } catch (e) {
+      notStored(e, name);
+      return;
+    }
     D.images.push(r);
     renderAll();
     changed();
     app.selectTab('train');
     await openEditor(r.id);
     app.notify({ level: 'info', title: 'Added to the dataset', text: `${name} — draw boxes on it in the editor.` });
+  }
+
+  /** An import that storage refused: nothing of it is in the dataset, and the message says why. */
+  function notStored(e, what) {
+    app.notify({ level: 'error', id: 'storage', title: `Not added: ${what}`, text: e.message });
+    app.emit('import-error', { kind: 'storage', message: e.message });
   }
 
   /** Gives new images a split: about `val share` of them go to validation, at least one once there are 3+ images. */

@@ -361,6 +361,34 @@ async function crashScenario(page, notes) {
   await shot(page, 'g-crash-recovered', notes);
 }
 
+/** r: IndexedDB quota exhaustion, for real: DevTools' Storage.overrideQuotaForOrigin cuts the origin's quota
+ * to what it already holds, so the next write fails with QuotaExceededError. Adding photos then says the
+ * storage is full and adds nothing; a label edit that cannot be saved says so; with the quota back, a reload
+ * finds everything saved before. */
+async function storageFullScenario(page, url, notes) {
+  await page.click('#tab-btn-train');
+  // Chromium applies the override to the writes after it: cut it first, to room for the first photo only.
+  const origin = await page.evaluate(() => location.origin);
+  const cdp = await page.context().newCDPSession(page);
+  const usage = (await page.evaluate(async () => (await navigator.storage.estimate()).usage)) + fs.statSync(path.join(FIX, 'images/coffee.png')).size + 64 * 1024;
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: usage });
+  await page.setInputFiles('#dataset-file', [path.join(FIX, 'images/coffee.png')]);
+  await until(page, () => cdetrApp.state.dataset.images.length === 1, null, 30_000, 'the first photo stored');
+  await page.setInputFiles('#dataset-file', [path.join(FIX, 'images/chelsea.png'), path.join(FIX, 'images/astronaut.png')]);
+  await until(page, () => [...document.querySelectorAll('.msg-error')].some((m) => /storage is full/.test(m.innerText)), null, 30_000, 'the storage-full message').catch(async (e) => {
+    throw new Error(`${e.message} (usage ${usage}; now ${JSON.stringify(await page.evaluate(async () => ({ est: await navigator.storage.estimate(), n: cdetrApp.state.dataset.images.length })))}; messages ${(await visibleMessages(page)).join(' | ')})`);
+  });
+  const msgs = await visibleMessages(page, 'error');
+  const after = await page.evaluate(() => cdetrApp.state.dataset.images.map((r) => r.name));
+  assert(after.join() === 'coffee.png', `with the storage full the dataset holds ${after.join(', ')}`);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+  await cdp.detach();
+  await openApp(page, url);
+  const kept = await page.evaluate(() => cdetrApp.state.dataset.images.map((r) => r.name));
+  assert(kept.join() === 'coffee.png', `after a reload: ${kept.join(', ')}`);
+  notes.push(`quota cut to ${usage} bytes: “${msgs.find((m) => /storage is full/.test(m)).slice(0, 200)}”; dataset ${after.join(', ')}; after the quota is back and a reload: ${kept.join(', ')}`);
+}
+
 /** q: the WebGPU device is lost for real (DevTools' Browser.crashGpuProcess kills the GPU process, so wgpu's
  * device is poisoned): the next engine call fails, the engine restarts on the CPU, the model is reloaded, and
  * the dataset, the training snapshot and its record are as they were; fine-tuning resumes on the CPU. */
@@ -1697,6 +1725,18 @@ async function main() {
         checkPageErrors('cpu-diag', diagPage.errors);
       } finally {
         await diagPage.close();
+      }
+    }
+
+    // The browser's storage full (its own CPU profile): the origin's quota is cut to what it holds.
+    if (!ONLY || ONLY.has('r')) {
+      const quotaPage = await launch('cpu-quota', { webgpu: false });
+      try {
+        await openApp(quotaPage.page, server.url);
+        await scenario('r', 'storage full (quota cut) → a clear message, nothing half-added, nothing stored lost', 120_000, (notes) => storageFullScenario(quotaPage.page, server.url, notes));
+        checkPageErrors('cpu-quota', quotaPage.errors);
+      } finally {
+        await quotaPage.close();
       }
     }
 
