@@ -151,6 +151,19 @@ async function openApp(page, url, ms = 60_000) {
   await withTimeout(page.evaluate(() => window.cdetrApp.ready), ms, 'cdetrApp.ready');
 }
 
+/** Runs scenario `id` in a browser profile of its own (`launch` options) on the app at `url`, then fails the run on any
+ * uncaught page error; `fn(page, notes)` is the scenario. */
+async function inOwnProfile(url, profile, options, id, title, ms, fn) {
+  const b = await launch(profile, options);
+  try {
+    await openApp(b.page, url);
+    await scenario(id, title, ms, (notes) => fn(b.page, notes));
+    checkPageErrors(profile, b.errors);
+  } finally {
+    await b.close();
+  }
+}
+
 async function visibleMessages(page, level) {
   return page.$$eval(`.msg${level ? `.msg-${level}` : ''}`, (els) => els.map((e) => e.innerText.replace(/\s+/g, ' ').trim()));
 }
@@ -1624,14 +1637,7 @@ async function main() {
     }
 
     if (!ONLY || ONLY.has('l')) {
-      const detrPage = await launch('cpu-detr', { webgpu: false, camera: clip.file });
-      try {
-        await openApp(detrPage.page, server.url);
-        await scenario('l', 'DETR checkpoint: detections = CLI, combined attention only; fast-mode fine-tuning of DETR, kept for comparison under Conditional DETR (survives Discard and a reload)', 420_000, (notes) => detrAndFastModeScenario(detrPage.page, server.url, notes, clip));
-        checkPageErrors('cpu-detr', detrPage.errors);
-      } finally {
-        await detrPage.close();
-      }
+      await inOwnProfile(server.url, 'cpu-detr', { webgpu: false, camera: clip.file }, 'l', 'DETR checkpoint: detections = CLI, combined attention only; fast-mode fine-tuning of DETR, kept for comparison under Conditional DETR (survives Discard and a reload)', 420_000, (page, notes) => detrAndFastModeScenario(page, server.url, notes, clip));
     }
 
     // The real size: an R50 with the hub checkpoint's 588 keys and 174 MB (random weights from `cdetr init`).
@@ -1692,64 +1698,29 @@ async function main() {
 
     // Labelling (its own CPU profile): keyboard, mouse, undo across a reload, copy, zoom, proposals, messages.
     if (!ONLY || ONLY.has('n')) {
-      const labelPage = await launch('cpu-label', { webgpu: false, camera: clip.file });
-      try {
-        await openApp(labelPage.page, server.url);
-        await scenario('n', 'labelling: keyboard and mouse edits, undo after a reload, copy, zoom, proposals, messages', 300_000, (notes) => labellingScenario(labelPage.page, server.url, notes));
-        checkPageErrors('cpu-label', labelPage.errors);
-      } finally {
-        await labelPage.close();
-      }
+      await inOwnProfile(server.url, 'cpu-label', { webgpu: false, camera: clip.file }, 'n', 'labelling: keyboard and mouse edits, undo after a reload, copy, zoom, proposals, messages', 300_000, (page, notes) => labellingScenario(page, server.url, notes));
     }
 
     // The page against transformers (its own WebGPU and CPU profiles): the fixture's image, no resize.
     if (!ONLY || ONLY.has('p')) {
       for (const [tag, webgpu] of [['webgpu', true], ['cpu', false]]) {
-        const refPage = await launch(`ref-${tag}`, { webgpu, camera: clip.file });
-        try {
-          await openApp(refPage.page, server.url);
-          await scenario(`p-${tag}`, `fixture image as it is → transformers' detections, attention, first loss (${tag})`, 300_000, (notes) => referenceScenario(refPage.page, tag, notes));
-          checkPageErrors(`ref-${tag}`, refPage.errors);
-        } finally {
-          await refPage.close();
-        }
+        await inOwnProfile(server.url, `ref-${tag}`, { webgpu, camera: clip.file }, `p-${tag}`, `fixture image as it is → transformers' detections, attention, first loss (${tag})`, 300_000, (page, notes) => referenceScenario(page, tag, notes));
       }
     }
 
     // Validation diagnostics (its own CPU profile): per-class AP, confusion matrix, worst images → editor.
     if (!ONLY || ONLY.has('o')) {
-      const diagPage = await launch('cpu-diag', { webgpu: false });
-      try {
-        await openApp(diagPage.page, server.url);
-        await scenario('o', 'validation diagnostics: per-class AP, confusion matrix, worst image opens in the editor', 300_000, (notes) => diagnosticsScenario(diagPage.page, server.url, notes));
-        checkPageErrors('cpu-diag', diagPage.errors);
-      } finally {
-        await diagPage.close();
-      }
+      await inOwnProfile(server.url, 'cpu-diag', { webgpu: false }, 'o', 'validation diagnostics: per-class AP, confusion matrix, worst image opens in the editor', 300_000, (page, notes) => diagnosticsScenario(page, server.url, notes));
     }
 
     // The browser's storage full (its own CPU profile): the origin's quota is cut to what it holds.
     if (!ONLY || ONLY.has('r')) {
-      const quotaPage = await launch('cpu-quota', { webgpu: false });
-      try {
-        await openApp(quotaPage.page, server.url);
-        await scenario('r', 'storage full (quota cut) → a clear message, nothing half-added, nothing stored lost', 120_000, (notes) => storageFullScenario(quotaPage.page, server.url, notes));
-        checkPageErrors('cpu-quota', quotaPage.errors);
-      } finally {
-        await quotaPage.close();
-      }
+      await inOwnProfile(server.url, 'cpu-quota', { webgpu: false }, 'r', 'storage full (quota cut) → a clear message, nothing half-added, nothing stored lost', 120_000, (page, notes) => storageFullScenario(page, server.url, notes));
     }
 
     // A lost WebGPU device (its own WebGPU profile): the browser's GPU process is made to crash.
     if (!ONLY || ONLY.has('q')) {
-      const lossPage = await launch('gpu-loss', { webgpu: true });
-      try {
-        await openApp(lossPage.page, server.url);
-        await scenario('q', 'lost WebGPU device (GPU process crashed) → restart on the CPU, dataset and training state intact, training resumes', 300_000, (notes) => deviceLossScenario(lossPage.page, notes));
-        checkPageErrors('gpu-loss', lossPage.errors);
-      } finally {
-        await lossPage.close();
-      }
+      await inOwnProfile(server.url, 'gpu-loss', { webgpu: true }, 'q', 'lost WebGPU device (GPU process crashed) → restart on the CPU, dataset and training state intact, training resumes', 300_000, (page, notes) => deviceLossScenario(page, notes));
     }
   } finally {
     server.stop();
