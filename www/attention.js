@@ -1,10 +1,15 @@
+// @ts-check
 // The attention view: the last decoder layer's cross-attention of one query, per head, as heat maps over
 // the analysed frame — spatial (p_qᵀp_k), content (c_qᵀc_k) and combined — like the paper's figure.
 // Only the valid (non-padding) feature cells are mapped onto the image.
 
 import { labelColor } from './overlay.js';
 
+/** @typedef {import('./protocol.js').AttentionMaps} AttentionMaps */
+/** @typedef {'spatial' | 'content' | 'combined'} MapKind */
+
 // Inferno-like colour map anchors (value 0 → 1).
+/** @type {[number, [number, number, number]][]} */
 const ANCHORS = [
   [0.0, [0, 0, 4]], [0.15, [31, 12, 72]], [0.3, [85, 15, 109]], [0.45, [136, 34, 106]],
   [0.6, [186, 54, 85]], [0.75, [227, 89, 51]], [0.88, [249, 140, 10]], [1.0, [252, 255, 164]],
@@ -23,16 +28,20 @@ const LUT = (() => {
   return lut;
 })();
 
+/** @type {[MapKind, string, string][]} */
 export const KINDS = [
   ['spatial', 'Spatial  p_qᵀp_k', 'where the reference point and the learned offset make the query look'],
   ['content', 'Content  c_qᵀc_k', 'what the query looks for (appearance)'],
   ['combined', 'Combined', 'the softmax of the sum: what the query attends to'],
 ];
 
-/** A heat map canvas (validWidth × validHeight) of head `h`, values scaled to 0..1 in the valid region. */
+/**
+ * A heat map canvas (validWidth × validHeight) of head `h`, values scaled to 0..1 in the valid region.
+ * @param {AttentionMaps} att @param {MapKind} kind @param {number} h
+ */
 function heatCanvas(att, kind, h) {
   const { featureWidth: fw, featureHeight: fh, validWidth: vw, validHeight: vh } = att;
-  const data = att[kind];
+  const data = /** @type {Float32Array} */ (att[kind]);
   const off = h * fh * fw;
   let lo = Infinity, hi = -Infinity;
   for (let y = 0; y < vh; y++) for (let x = 0; x < vw; x++) {
@@ -42,7 +51,7 @@ function heatCanvas(att, kind, h) {
   const span = hi > lo ? hi - lo : 1;
   const c = document.createElement('canvas');
   c.width = vw; c.height = vh;
-  const g = c.getContext('2d');
+  const g = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d'));
   const img = g.createImageData(vw, vh);
   let peak = [0, 0], peakV = -1;
   for (let y = 0; y < vh; y++) for (let x = 0; x < vw; x++) {
@@ -61,6 +70,8 @@ function heatCanvas(att, kind, h) {
 /**
  * Renders the grid into `container`. `frame`: a canvas/ImageBitmap of the analysed image;
  * `det`: the detection; `att`: the worker's attention answer.
+ * @param {HTMLElement} container
+ * @param {{frame: HTMLCanvasElement | ImageBitmap, det: import('./protocol.js').Detection, att: AttentionMaps, tileWidth?: number}} what
  */
 export function renderAttention(container, { frame, det, att, tileWidth = 170 }) {
   container.replaceChildren();
@@ -69,7 +80,7 @@ export function renderAttention(container, { frame, det, att, tileWidth = 170 })
   const s = tw / W;
   const grid = document.createElement('div');
   grid.className = 'att-grid';
-  grid.style.setProperty('--heads', att.heads);
+  grid.style.setProperty('--heads', String(att.heads));
   grid.append(cell('div', 'att-corner', ''));
   for (let h = 0; h < att.heads; h++) grid.append(cell('div', 'att-head', `head ${h + 1}`));
   // DETR adds the positions to the content before the product: it has only the combined map.
@@ -83,9 +94,9 @@ export function renderAttention(container, { frame, det, att, tileWidth = 170 })
       c.width = tw; c.height = th;
       c.className = 'att-tile';
       c.dataset.kind = kind;
-      c.dataset.head = h;
+      c.dataset.head = String(h);
       c.title = `${title}, head ${h + 1}: min ${heat.lo.toPrecision(3)}, max ${heat.hi.toPrecision(3)}`;
-      const g = c.getContext('2d');
+      const g = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d'));
       g.filter = 'grayscale(0.7) brightness(0.55)';
       g.drawImage(frame, 0, 0, tw, th);
       g.filter = 'none';
@@ -114,6 +125,7 @@ export function renderAttention(container, { frame, det, att, tileWidth = 170 })
   return grid;
 }
 
+/** @param {string} tag @param {string} className @param {string} text */
 function cell(tag, className, text) {
   const e = document.createElement(tag);
   e.className = className;

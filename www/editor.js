@@ -1,3 +1,4 @@
+// @ts-check
 // The box editor: a canvas showing one image with its boxes and the model's proposals.
 //
 // Mouse: drag on the image to draw a box with the current class; click a box to select it, then drag it to
@@ -13,7 +14,12 @@ const GRAB_PX = 7; // an edge or corner within this many CSS pixels is grabbed
 const CLICK_PX = 4; // a press that moves less than this is a click
 const WHEEL_ZOOM = 0.0015; // zoom factor per wheel pixel (exponential)
 
+/** @template T @param {T[]} list @returns {T[]} */
 const copy = (list) => list.map((b) => ({ ...b }));
+
+/** @typedef {{x0: number, y0: number, x1: number, y1: number, cls: string}} Box a box in image pixels */
+/** @typedef {{x0: number, y0: number, x1: number, y1: number, cls: string, score: number}} Prediction a detection drawn read-only */
+/** @typedef {{kind: 'box' | 'proposal', i: number}} Selection */
 
 export class BoxEditor {
   /**
@@ -24,14 +30,22 @@ export class BoxEditor {
   constructor(canvas, hooks) {
     this.canvas = canvas;
     this.hooks = hooks;
+    /** @type {ImageBitmap | null} */
     this.bitmap = null;
+    /** @type {any} the dataset record open */
     this.record = null;
+    /** @type {Box[]} */
     this.boxes = [];
+    /** @type {any[]} the model's proposals on the image */
     this.proposals = [];
-    /** The model's detections at the last validation, drawn read-only (diagnostics → worst images). */
+    /** @type {Prediction[]} The model's detections at the last validation, drawn read-only (diagnostics → worst images). */
     this.predictions = [];
-    this.sel = null; // {kind: 'box' | 'proposal', i}
+    /** @type {Selection | null} */
+    this.sel = null;
+    /** @type {any} the pointer drag under way: {mode: 'pan' | 'move' | 'resize' | 'draw', client, view?, handle?, start?, i?, orig?, before?, moved?, box?, hit?} */
     this.drag = null;
+    this.scale = 1; // CSS pixels per image pixel (set by layout)
+    this.dpr = 1; // device pixels per CSS pixel (set by layout)
     this.view = G.fitView();
     this.currentClass = '';
     this.panKey = false; // Space held
@@ -43,7 +57,7 @@ export class BoxEditor {
     canvas.addEventListener('wheel', (e) => this.#wheel(e), { passive: false });
     canvas.addEventListener('contextmenu', (e) => e.preventDefault());
     canvas.addEventListener('dblclick', () => this.resetView());
-    new ResizeObserver(() => this.layout()).observe(canvas.parentElement);
+    new ResizeObserver(() => this.layout()).observe(/** @type {HTMLElement} */ (canvas.parentElement));
   }
 
   /** Index of the selected box, or -1. */
@@ -55,8 +69,8 @@ export class BoxEditor {
     return this.sel?.kind === 'box' ? this.boxes[this.sel.i] : null;
   }
 
-  get W() { return this.bitmap.width; }
-  get H() { return this.bitmap.height; }
+  get W() { return /** @type {ImageBitmap} */ (this.bitmap).width; }
+  get H() { return /** @type {ImageBitmap} */ (this.bitmap).height; }
 
   async open(record) {
     const bitmap = await createImageBitmap(record.blob);
@@ -263,7 +277,7 @@ export class BoxEditor {
 
   layout() {
     const c = this.canvas;
-    const wrap = c.parentElement;
+    const wrap = /** @type {HTMLElement} */ (c.parentElement);
     if (!this.bitmap) {
       c.style.width = '100%';
       c.style.height = '220px';
@@ -287,7 +301,7 @@ export class BoxEditor {
 
   draw() {
     const c = this.canvas;
-    const g = c.getContext('2d');
+    const g = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d'));
     g.setTransform(1, 0, 0, 1, 0, 0);
     g.clearRect(0, 0, c.width, c.height);
     if (!this.bitmap) {
@@ -439,7 +453,7 @@ export class BoxEditor {
     }
     const hit = this.#hit(p);
     if (hit.handle) {
-      const i = this.sel.i;
+      const i = /** @type {Selection} */ (this.sel).i; // a handle belongs to the selected box
       this.drag = { mode: hit.handle === 'move' ? 'move' : 'resize', handle: hit.handle, start: p, client, i, orig: { ...this.boxes[i] }, before: this.state(), moved: false };
     } else {
       this.drag = { mode: 'draw', start: p, client, box: null, hit };

@@ -16,6 +16,7 @@ export function messageKey({ id, level = 'info', title = '', text = '' }) {
  * How long a toast stays, in ms, or null for “until dismissed”. `sticky`: a number of ms, true (stay) or
  * false (the level's time); otherwise errors and messages with buttons stay, warnings go after 20 s,
  * the rest after 7 s.
+ * @param {{level?: string, sticky?: boolean | number, actions?: unknown[]}} message
  */
 export function expiryMs({ level = 'info', sticky, actions = [] }) {
   if (typeof sticky === 'number') return sticky;

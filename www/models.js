@@ -1,3 +1,4 @@
+// @ts-check
 // Where models come from: the Hugging Face hub (downloaded once with progress, kept in the Cache API so
 // later visits work offline) or files the user picks or drops.
 
@@ -41,7 +42,7 @@ export async function downloadHubModel({ onProgress, signal }) {
     let r;
     try {
       r = await fetch(url, { signal, mode: 'cors', credentials: 'omit' });
-    } catch (e) {
+    } catch (/** @type {any} */ e) {
       if (e.name === 'AbortError') throw e;
       throw new HubUnreachable(navigator.onLine === false ? 'this device is offline' : 'network error — no connection, a proxy or a blocker stopped it');
     }
@@ -52,14 +53,14 @@ export async function downloadHubModel({ onProgress, signal }) {
   const configText = await (await get(HUB_FILES.config)).text();
   const resp = await get(HUB_FILES.weights);
   const total = Number(resp.headers.get('content-length')) || HUB_SIZE_HINT;
-  const reader = resp.body.getReader();
+  const reader = /** @type {ReadableStream<Uint8Array<ArrayBuffer>>} */ (resp.body).getReader();
   const chunks = [];
   let loaded = 0;
   for (;;) {
     let step;
     try {
       step = await reader.read();
-    } catch (e) {
+    } catch (/** @type {any} */ e) {
       if (e.name === 'AbortError') throw e;
       throw new HubUnreachable(`the download broke off after ${Math.round(loaded / 1e6)} MB`);
     }
@@ -74,7 +75,7 @@ export async function downloadHubModel({ onProgress, signal }) {
     try {
       await cache.put(HUB_FILES.config, new Response(configText, { headers: { 'content-type': 'application/json' } }));
       await cache.put(HUB_FILES.weights, new Response(blob, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) } }));
-    } catch (e) {
+    } catch (/** @type {any} */ e) {
       console.warn('could not keep the model in the cache', e); // quota: works now, downloads again next time
     }
   }

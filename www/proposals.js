@@ -39,6 +39,8 @@ export function resolveClass(label, map, classes) {
  * image's size): those scoring at least `threshold`, one per decoder query (its best class: the focal
  * post-processing can give a query several), in image pixels, without the ones that repeat a box the
  * image already has (IoU ≥ `overlap`, any class), best first.
+ * @param {{label: number, labelName: string, score: number, box: number[], query: number}[]} dets
+ * @param {{threshold: number, scale?: number, width: number, height: number, existing?: {x0: number, y0: number, x1: number, y1: number}[], overlap?: number}} options
  */
 export function fromDetections(dets, { threshold, scale = 1, width, height, existing = [], overlap = 0.5 }) {
   const out = [];
