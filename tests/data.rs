@@ -548,7 +548,7 @@ fn png_file(width: u32, height: u32, depth: u8, color: u8, idat: &[u8]) -> Vec<u
 }
 
 /// `decode_image` (the decoder of `detect`, `train` and `eval`): a 60000×60000 PNG header (10.8 GB of RGB)
-/// is refused by the decoder's memory limit before anything is allocated, a PNG whose pixel data stops
+/// is refused by the pixel limit before anything is allocated, a PNG whose pixel data stops
 /// early and an empty one are errors naming the file, and a valid 1×1 PNG decodes.
 #[test]
 fn decode_image_refuses_huge_truncated_and_empty_images() {
@@ -565,6 +565,27 @@ fn decode_image_refuses_huge_truncated_and_empty_images() {
     assert!(err.starts_with("zero.png: cannot read image: "), "{err}");
     let err = decode_image(b"", "nothing.png").unwrap_err().to_string();
     assert!(err.starts_with("nothing.png: cannot read image: "), "{err}");
+}
+
+/// The pixel limit is checked on the size the header declares, before decoding: a 12000×9000 PNG of a few
+/// dozen bytes (108 megapixels, over the CLI's 100) is refused with its size named, whatever its pixel data;
+/// a smaller limit (the fuzz target's one megapixel) refuses 2000×1000 and still reads 1×1.
+#[test]
+fn decode_image_checks_the_declared_size_against_the_limit() {
+    let no_data = [0x78, 0x9c, 0x03, 0x00];
+    let err = decode_image(&png_file(12_000, 9_000, 8, 2, &no_data), "big.png").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "big.png: cannot read image: the file declares 12000×9000 pixels (108.0 megapixels), \
+         above the limit of 100.0 megapixels"
+    );
+    let small = ImageLimits { max_pixels: 1 << 20 };
+    let err = decode_image_within(&png_file(2_000, 1_000, 8, 2, &no_data), "wide.png", small).unwrap_err();
+    assert!(err.to_string().contains("declares 2000×1000 pixels"), "{err}");
+    let row = [0x78, 0x9c, 0x63, 0xe0, 0x12, 0x91, 0x03, 0x00, 0x00, 0x68, 0x00, 0x3d];
+    let img = decode_image_within(&png_file(1, 1, 8, 2, &row), "one.png", small).unwrap();
+    assert_eq!(img.get_pixel(0, 0).0, [10, 20, 30]);
+    assert_eq!(ImageLimits::default(), ImageLimits::DEFAULT);
 }
 
 // ---------------------------------------------------------------------------------------------------------
