@@ -146,20 +146,24 @@ export class DatasetTab {
   /**
    * Saves a record's labels (writes are queued, so they land in the order they were made).
    * @param {ImageRecord} r
+   * @returns {Promise<boolean>} whether the record was written (false: the user has been told why)
    */
   saveRecord(r) {
     const D = this.state;
     if (!r.removed) for (const b of r.boxes) if (b.cls && !D.classes.includes(b.cls)) D.classes.push(b.cls);
-    this.saving = this.saving.then(async () => {
+    const saved = this.saving.then(async () => {
       try {
-        if (!D.images.includes(r) && this.removed.get(r.id) !== r) return; // gone for good meanwhile
+        if (!D.images.includes(r) && this.removed.get(r.id) !== r) return true; // gone for good meanwhile
         await store.images.put(r);
         await this.saveClasses();
+        return true;
       } catch (/** @type {any} */ e) {
         this.deps.notify({ level: 'error', id: 'save', title: 'The boxes could not be saved', text: `${e.message}. They are kept on this page; free some disk space and edit again to retry.` });
+        return false;
       }
     });
-    return this.saving;
+    this.saving = saved;
+    return saved;
   }
 
   // ---------------------------------------------------------------- import

@@ -21,7 +21,7 @@ import { fromDetections, proposalLabels, visibleProposals } from './proposals.js
  * @property {import('./editor.js').BoxEditor} editor
  * @property {() => ImageRecord | null} current the record in the editor
  * @property {(id: number) => Promise<void>} open opens an image in the editor
- * @property {(r: ImageRecord) => Promise<unknown>} save writes a record (queued)
+ * @property {(r: ImageRecord) => Promise<boolean>} save writes a record (queued); false when it could not (the user is told)
  * @property {() => void} refresh redraws the dataset panel, tells the app
  * @property {(id: number) => ImageRecord | null} record a record, removed or not
  * @property {(r: ImageRecord, removed: boolean) => void} setRemoved takes it out of / back into D.images
@@ -56,7 +56,7 @@ import { fromDetections, proposalLabels, visibleProposals } from './proposals.js
  * @property {number} long the longest side the images are scaled down to first
  * @property {number} min the score threshold
  * @property {{id: number, before: LabelState, after: LabelState}[]} changes
- * @property {Promise<unknown>[]} saves
+ * @property {Promise<boolean>[]} saves
  * @property {number} found
  */
 
@@ -150,14 +150,18 @@ export class LabelTools {
 
   /**
    * Saves the history once `labelsSaved` (the edit's box writes) has landed, so a reload never finds a
-   * history step whose boxes were not written.
-   * @param {Promise<unknown>} [labelsSaved]
+   * history step whose boxes were not written: where a box write failed (storage full), the stored history
+   * stays as it was, matching the stored boxes.
+   * @param {Promise<boolean | boolean[]>} [labelsSaved]
    */
-  persistHistory(labelsSaved = Promise.resolve()) {
+  persistHistory(labelsSaved = Promise.resolve(true)) {
     this.state.history = this.history.describe();
     this.renderHistoryButtons();
     this.ds.purge(this.history.ids());
-    this.saving = Promise.all([this.saving, labelsSaved]).then(() => store.kv.set('labelHistory', this.history.toJSON())).catch((e) => {
+    this.saving = Promise.all([this.saving, labelsSaved]).then(([, ok]) => {
+      if ([ok].flat().includes(false)) return;
+      return store.kv.set('labelHistory', this.history.toJSON());
+    }).catch((e) => {
       this.deps.notify({ level: 'warn', id: 'history-save', title: 'The undo history could not be saved', text: `${e.message} Your labels are saved; only undo after a reload is affected.` });
     });
     return this.saving;

@@ -400,6 +400,75 @@ async function storageFullScenario(page, url, notes) {
   const kept = await page.evaluate(() => cdetrApp.state.dataset.images.map((r) => r.name));
   assert(kept.join() === 'coffee.png', `after a reload: ${kept.join(', ')}`);
   notes.push(`quota cut to ${usage} bytes: “${msgs.find((m) => /storage is full/.test(m)).slice(0, 200)}”; dataset ${after.join(', ')}; after the quota is back and a reload: ${kept.join(', ')}`);
+  await refusedEditAndSnapshot(page, url, origin, notes);
+}
+
+/** r, second part: a box drawn and a training snapshot written while the storage is full. Chromium's
+ * IndexedDB keeps the space it last learned it may use for up to 30 s (BucketContext's
+ * kBucketSpaceCacheTimeLimit), so the test waits that long after the cut before the writes, which then meet
+ * the cut quota. Each says what failed; a reload finds the boxes and the snapshot stored before; with room
+ * again, drawing the box again and Start save them. */
+async function refusedEditAndSnapshot(page, url, origin, notes) {
+  await loadTinyModel(page);
+  await page.click('#tab-btn-train');
+  const files = BCCD_NAMES.flatMap((n) => [path.join(BCCD, 'JPEGImages', `${n}.jpg`), path.join(BCCD, 'Annotations', `${n}.xml`)]);
+  await page.setInputFiles('#dataset-file', files);
+  await until(page, () => cdetrApp.state.dataset.images.length === 4, null, 60_000, 'the BCCD import beside coffee.png');
+  await quickTraining(page, { maxSize: 160, maxSteps: 1, snapshotEvery: 1 });
+  await page.click('#train-start');
+  await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.snapshotStep === 1, null, 120_000, 'one step, its snapshot saved');
+  await setValue(page, '#opt-max-steps', 2);
+  await page.click('.thumb[title="coffee.png"]');
+  await until(page, () => cdetrApp.state.label.image?.name === 'coffee.png', null, 10_000, 'coffee.png in the editor');
+  await page.fill('#editor-class', 'RBC');
+  await page.press('#editor-class', 'Enter');
+  const coffeeBoxes = () => page.evaluate(() => cdetrApp.state.dataset.images.find((r) => r.name === 'coffee.png')?.boxes.length);
+  const drawBox = async () => {
+    const r = await page.$eval('#editor-canvas', (c) => { c.scrollIntoView({ block: 'center' }); const b = c.getBoundingClientRect(); return { x: b.x, y: b.y, w: b.width, h: b.height }; });
+    await page.mouse.move(r.x + r.w * 0.3, r.y + r.h * 0.3);
+    await page.mouse.down();
+    await page.mouse.move(r.x + r.w * 0.45, r.y + r.h * 0.45, { steps: 3 });
+    await page.mouse.move(r.x + r.w * 0.6, r.y + r.h * 0.6, { steps: 3 });
+    await page.mouse.up();
+  };
+  assert((await coffeeBoxes()) === 0, 'coffee.png should start without boxes');
+
+  const cdp = await page.context().newCDPSession(page);
+  const usage = await page.evaluate(async () => (await navigator.storage.estimate()).usage);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: usage });
+  await page.waitForTimeout(31_000);
+  const error = (re, what) => until(page, (src) => [...document.querySelectorAll('.msg-error')].some((m) => new RegExp(src).test(m.innerText)), re.source, 60_000, what)
+    .catch(async (e) => { throw new Error(`${e.message} (messages: ${(await visibleMessages(page)).join(' | ')})`); });
+  await page.click('#train-start');
+  await error(/training snapshot of step 2 could not be saved/, 'the snapshot-not-saved message');
+  const training = await page.evaluate(() => ({ status: cdetrApp.state.training.status, step: cdetrApp.state.training.step, snap: cdetrApp.state.training.snapshotStep }));
+  assert(training.step === 2 && training.snap === 1, `after the refused snapshot: ${JSON.stringify(training)}`);
+  await drawBox();
+  await error(/boxes could not be saved/, 'the boxes-not-saved message').catch(async (e) => {
+    await shot(page, 'r-debug', notes);
+    throw new Error(`${e.message}; coffee.png boxes ${await coffeeBoxes()}, editor ${await page.evaluate(() => JSON.stringify(cdetrApp.state.label.image))}`);
+  });
+  assert((await coffeeBoxes()) === 1, 'the drawn box should stay on the page');
+  const msgs = await visibleMessages(page, 'error');
+
+  await openApp(page, url); // with the storage still full
+  await page.click('#tab-btn-train');
+  const stored = await page.evaluate(() => ({ images: cdetrApp.state.dataset.images.length, snap: cdetrApp.state.training.snapshotStep }));
+  const storedCoffee = await coffeeBoxes();
+  assert(stored.images === 4 && stored.snap === 1 && storedCoffee === 0, `after a reload with the storage full: ${JSON.stringify({ ...stored, coffee: storedCoffee })}`);
+
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+  await cdp.detach();
+  await page.click('.thumb[title="coffee.png"]');
+  await until(page, () => cdetrApp.state.label.image?.name === 'coffee.png', null, 10_000, 'coffee.png in the editor again');
+  await drawBox();
+  await setValue(page, '#opt-max-steps', 2); // the reload brought back the run's stored setting, 1
+  await page.click('#train-start');
+  await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.snapshotStep === 2, null, 120_000, 'the step-2 snapshot saved once there is room');
+  await openApp(page, url);
+  const again = { coffee: await coffeeBoxes(), snap: await page.evaluate(() => cdetrApp.state.training.snapshotStep) };
+  assert(again.coffee === 1 && again.snap === 2, `with room again, after a reload: ${JSON.stringify(again)}`);
+  notes.push(`quota cut to the usage (${usage} bytes), 31 s wait: “${msgs.map((m) => m.slice(0, 140)).join('” / “')}”; reload with the storage full: ${stored.images} images, snapshot of step ${stored.snap}, coffee.png ${storedCoffee} boxes; with room: box redrawn and Start → after a reload ${again.coffee} box, snapshot of step ${again.snap}`);
 }
 
 /** q: the WebGPU device is lost for real (DevTools' Browser.crashGpuProcess kills the GPU process, so wgpu's
@@ -1715,7 +1784,7 @@ async function main() {
 
     // The browser's storage full (its own CPU profile): the origin's quota is cut to what it holds.
     if (!ONLY || ONLY.has('r')) {
-      await inOwnProfile(server.url, 'cpu-quota', { webgpu: false }, 'r', 'storage full (quota cut) → a clear message, nothing half-added, nothing stored lost', 120_000, (page, notes) => storageFullScenario(page, server.url, notes));
+      await inOwnProfile(server.url, 'cpu-quota', { webgpu: false }, 'r', 'storage full (quota cut) → a clear message for photos, a drawn box and a training snapshot; nothing half-added, nothing stored lost', 420_000, (page, notes) => storageFullScenario(page, server.url, notes));
     }
 
     // A lost WebGPU device (its own WebGPU profile): the browser's GPU process is made to crash.
