@@ -150,19 +150,23 @@ pub fn confusion_matrix(cm: &ConfusionMatrix, names: &[String]) -> RgbImage {
     img
 }
 
-/// One panel of [`results`]: named series against the epoch, the y axis from 0 to the largest finite
-/// value (non-finite values are left out).
-fn series_panel(
-    img: &mut RgbImage,
-    (l, t, r, b): (i64, i64, i64, i64),
-    title: &str,
-    epochs: &[f64],
-    series: &[(&str, Vec<f64>)],
-) {
+/// Where [`series_panel`] draws: the plot area, its title, the x axis's name and the left edge of the
+/// legend (inside the area or right of it).
+struct Panel<'a> {
+    area: (i64, i64, i64, i64),
+    title: &'a str,
+    x_label: &'a str,
+    legend_x: i64,
+}
+
+/// One panel: named series against `xs`, the y axis from 0 to the largest finite value (non-finite
+/// values are gaps); at most about 16 x tick labels.
+fn series_panel<S: AsRef<str>>(img: &mut RgbImage, panel: &Panel, xs: &[f64], series: &[(S, Vec<f64>)]) {
+    let (l, t, r, b) = panel.area;
     let top = series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite()).fold(0.0f64, f64::max);
     let top = if top > 0.0 { top * 1.05 } else { 1.0 };
-    let first = epochs.first().copied().unwrap_or(0.0);
-    let span = (epochs.last().copied().unwrap_or(1.0) - first).max(1.0);
+    let first = xs.first().copied().unwrap_or(0.0);
+    let span = (xs.last().copied().unwrap_or(1.0) - first).max(1.0);
     for i in 0..=5 {
         let y = b - (b - t) * i / 5;
         line(img, (l as f64, y as f64), (r as f64, y as f64), 1, GREY);
@@ -170,16 +174,17 @@ fn series_panel(
     }
     line(img, (l as f64, t as f64), (l as f64, b as f64), 2, BLACK);
     line(img, (l as f64, b as f64), (r as f64, b as f64), 2, BLACK);
-    draw_text(img, l as i32, t as i32 - 22, title, 1, BLACK, None);
+    draw_text(img, l as i32, t as i32 - 22, panel.title, 1, BLACK, None);
     let x = |e: f64| l as f64 + (r - l) as f64 * (e - first) / span;
-    for &e in epochs {
+    for &e in xs.iter().step_by(xs.len().div_ceil(16).max(1)) {
         draw_text(img, x(e) as i32 - 3, b as i32 + 4, &format!("{e:.0}"), 1, BLACK, None);
     }
-    draw_text(img, ((l + r) / 2) as i32 - 16, b as i32 + 18, "epoch", 1, BLACK, None);
+    let (label_w, _) = text_size(panel.x_label, 1);
+    draw_text(img, ((l + r) / 2) as i32 - label_w as i32 / 2, b as i32 + 18, panel.x_label, 1, BLACK, None);
     for (k, (name, values)) in series.iter().enumerate() {
         let colour = palette(k);
-        let pt = |i: usize| (x(epochs[i]), b as f64 - (b - t) as f64 * values[i] / top);
-        let n = values.len().min(epochs.len());
+        let pt = |i: usize| (x(xs[i]), b as f64 - (b - t) as f64 * values[i] / top);
+        let n = values.len().min(xs.len());
         for i in 0..n {
             if !values[i].is_finite() {
                 continue;
@@ -190,8 +195,8 @@ fn series_panel(
             }
         }
         let y = t as i32 + 4 + 14 * k as i32;
-        rect(img, r - 120, y as i64 + 2, r - 108, y as i64 + 12, colour);
-        draw_text(img, r as i32 - 104, y, name, 1, BLACK, None);
+        rect(img, panel.legend_x, y as i64 + 2, panel.legend_x + 12, y as i64 + 12, colour);
+        draw_text(img, panel.legend_x as i32 + 16, y, name.as_ref(), 1, BLACK, None);
     }
 }
 
@@ -207,16 +212,100 @@ pub fn results(rows: &[crate::results::EpochResult]) -> RgbImage {
         ("loss_bbox", col(|r| r.loss_bbox)),
         ("loss_giou", col(|r| r.loss_giou)),
     ];
-    series_panel(&mut img, (60, 50, 470, 370), "training losses (mean per epoch)", &epochs, &losses);
+    let panel = |area: (i64, i64, i64, i64), title| Panel { area, title, x_label: "epoch", legend_x: area.2 - 120 };
+    series_panel(&mut img, &panel((60, 50, 470, 370), "training losses (mean per epoch)"), &epochs, &losses);
     let val = |f: fn(&crate::results::EpochValidation) -> f64| {
         rows.iter().map(|r| r.val.as_ref().map_or(f64::NAN, f)).collect::<Vec<f64>>()
     };
     if rows.iter().any(|r| r.val.is_some()) {
         let aps = [("AP", val(|v| v.ap)), ("AP50", val(|v| v.ap50))];
-        series_panel(&mut img, (560, 50, 970, 370), "validation (COCO)", &epochs, &aps);
+        series_panel(&mut img, &panel((560, 50, 970, 370), "validation (COCO)"), &epochs, &aps);
     } else {
         draw_text(&mut img, 600, 200, "no validation (cdetr train --val)", 1, BLACK, None);
     }
+    img
+}
+
+/// Numeric columns of CSV text with a header row, such as `results.csv` or `convergence.sh`'s
+/// `convergence.csv`: unquoted cells separated by commas; an empty or non-numeric cell is NaN (a gap).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvColumns {
+    pub names: Vec<String>,
+    /// One vector per column, one value per data row.
+    pub values: Vec<Vec<f64>>,
+}
+
+/// What is wrong with the CSV text given to [`CsvColumns::parse`] or the columns asked of it.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum CsvError {
+    #[error("the CSV has no header row")]
+    NoHeader,
+    #[error("the CSV has a header but no data rows")]
+    NoRows,
+    #[error("line {line} has {got} cells, the header {want}")]
+    Ragged { line: usize, got: usize, want: usize },
+    #[error("the first column, `{0}`, holds something other than numbers (it is the x axis)")]
+    BadX(String),
+    #[error("no column named `{name}`; the columns are {available}")]
+    UnknownColumn { name: String, available: String },
+}
+
+impl CsvColumns {
+    pub fn parse(text: &str) -> Result<Self, CsvError> {
+        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let (_, header) = lines.next().ok_or(CsvError::NoHeader)?;
+        let names: Vec<String> = header.split(',').map(|c| c.trim().to_string()).collect();
+        let mut values = vec![Vec::new(); names.len()];
+        for (i, line) in lines {
+            let cells: Vec<&str> = line.split(',').collect();
+            if cells.len() != names.len() {
+                return Err(CsvError::Ragged { line: i + 1, got: cells.len(), want: names.len() });
+            }
+            for (column, cell) in values.iter_mut().zip(cells) {
+                column.push(cell.trim().parse::<f64>().unwrap_or(f64::NAN));
+            }
+        }
+        if values[0].is_empty() {
+            return Err(CsvError::NoRows);
+        }
+        if !values[0].iter().all(|v| v.is_finite()) {
+            return Err(CsvError::BadX(names[0].clone()));
+        }
+        Ok(Self { names, values })
+    }
+
+    /// The columns named `wanted` (every column after the first when empty), as chart series.
+    pub fn series(&self, wanted: &[String]) -> Result<Vec<(String, Vec<f64>)>, CsvError> {
+        if wanted.is_empty() {
+            return Ok(self.names.iter().cloned().zip(self.values.iter().cloned()).skip(1).collect());
+        }
+        wanted
+            .iter()
+            .map(|name| match self.names.iter().position(|n| n == name) {
+                Some(k) => Ok((name.clone(), self.values[k].clone())),
+                None => Err(CsvError::UnknownColumn { name: name.clone(), available: self.names.join(", ") }),
+            })
+            .collect()
+    }
+}
+
+/// A line chart of named series against one x axis (`cdetr plot`): `title` on top, the y axis from 0 to
+/// the largest value, the legend right of the plot. 960×480 pixels.
+pub struct LineChart<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub x: &'a [f64],
+    pub series: &'a [(String, Vec<f64>)],
+}
+
+pub fn line_chart(chart: &LineChart) -> RgbImage {
+    let mut img = RgbImage::from_pixel(960, 480, Rgb(WHITE));
+    let area = (70, 70, 700, 430);
+    let panel = Panel { area, title: "", x_label: chart.x_label, legend_x: area.2 + 24 };
+    series_panel(&mut img, &panel, chart.x, chart.series);
+    draw_text(&mut img, area.0 as i32, 16, chart.title, 1, BLACK, None);
+    draw_text(&mut img, 8, area.1 as i32 - 24, chart.y_label, 1, BLACK, None);
     img
 }
 
@@ -242,5 +331,40 @@ mod tests {
         assert!(img.width() >= 300 && img.height() > 100);
         let empty = cm_of(&[], &[], &[], &[], ConfusionOptions::default()).unwrap();
         let _ = confusion_matrix(&empty, &[]);
+    }
+
+    #[test]
+    fn csv_columns_read_gaps_and_name_what_is_wrong() {
+        let t = CsvColumns::parse("epoch,DETR,CSQ\n1,0.1,\n2,0.2,0.5\n\n").unwrap();
+        assert_eq!(t.names, ["epoch", "DETR", "CSQ"]);
+        assert_eq!(t.values[1], [0.1, 0.2]);
+        assert!(t.values[2][0].is_nan() && t.values[2][1] == 0.5);
+        let all = t.series(&[]).unwrap();
+        assert_eq!(all.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["DETR", "CSQ"]);
+        assert_eq!(t.series(&["CSQ".into()]).unwrap()[0].1[1], 0.5);
+        assert!(matches!(t.series(&["AP".into()]), Err(CsvError::UnknownColumn { .. })));
+        assert_eq!(CsvColumns::parse(""), Err(CsvError::NoHeader));
+        assert_eq!(CsvColumns::parse("epoch,a\n"), Err(CsvError::NoRows));
+        assert_eq!(CsvColumns::parse("epoch,a\n1,2\n2\n"), Err(CsvError::Ragged { line: 3, got: 1, want: 2 }));
+        assert_eq!(CsvColumns::parse("name,a\nx,2\n"), Err(CsvError::BadX("name".into())));
+    }
+
+    #[test]
+    fn line_chart_draws_each_series_in_its_colour() {
+        let x: Vec<f64> = (1..=40).map(f64::from).collect();
+        let series = vec![
+            ("DETR".to_string(), x.iter().map(|e| e / 400.0).collect()),
+            ("CSQ".to_string(), x.iter().map(|e| if *e == 3.0 { f64::NAN } else { e / 100.0 }).collect()),
+        ];
+        let img = line_chart(&LineChart { title: "AP", x_label: "epoch", y_label: "AP", x: &x, series: &series });
+        assert_eq!(img.dimensions(), (960, 480));
+        for k in 0..2 {
+            let n = img.pixels().filter(|px| px.0 == palette(k)).count();
+            assert!(n > 500, "series {k} has only {n} pixels");
+        }
+        // Nothing at all, and only gaps, still draw (empty axes).
+        let _ = line_chart(&LineChart { title: "", x_label: "", y_label: "", x: &[], series: &[] });
+        let gaps = vec![("a".to_string(), vec![f64::NAN; 3])];
+        let _ = line_chart(&LineChart { title: "", x_label: "", y_label: "", x: &[1.0, 2.0, 3.0], series: &gaps });
     }
 }

@@ -1132,6 +1132,22 @@ fn bench_reports_its_runs() {
     assert_clean_failure(&cdetr(&["bench", "--size", "0x0"]), "--size");
 }
 
+#[test]
+fn plot_draws_csv_columns_and_names_bad_tables() {
+    let dir = tmp("plot");
+    let csv = dir.join("curves.csv");
+    std::fs::write(&csv, "epoch,DETR,CSQ\n1,0.01,0.02\n2,0.02,\n3,0.03,0.09\n").unwrap();
+    let png = dir.join("curves.png");
+    let out = cdetr(&["plot", s(&csv), "--output", s(&png), "--title", "AP", "--y-label", "AP"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(image::open(&png).unwrap().to_rgb8().dimensions(), (960, 480));
+    let one = dir.join("one.png");
+    assert!(cdetr(&["plot", s(&csv), "--output", s(&one), "--columns", "CSQ"]).status.success());
+    assert_clean_failure(&cdetr(&["plot", s(&csv), "--output", s(&one), "--columns", "AP"]), "no column named `AP`");
+    std::fs::write(&csv, "epoch,DETR\n1,0.1\n2\n").unwrap();
+    assert_clean_failure(&cdetr(&["plot", s(&csv), "--output", s(&one)]), "line 3 has 1 cells");
+}
+
 /// `train --cache-features` (fast mode: frozen backbone, features computed once) gives the losses of
 /// `train --freeze-backbone` step by step when nothing is random and a batch holds one image; it says what
 /// it keeps of the augmentation.

@@ -6,6 +6,7 @@ mod convert;
 mod detect;
 mod eval;
 mod init;
+mod plot;
 mod serve;
 mod synth;
 mod train;
@@ -35,6 +36,8 @@ enum Command {
     Init(init::InitArgs),
     /// Time the forward pass on the CPU.
     Bench(bench::BenchArgs),
+    /// Draw columns of a CSV file (e.g. results.csv) against its first column as a PNG line chart.
+    Plot(plot::PlotArgs),
     /// Serve the web app (www/ and pkg/) on 127.0.0.1.
     Serve(serve::ServeArgs),
     /// Write the synthetic shapes dataset (COCO JSON + PNGs).
@@ -69,6 +72,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Init(args) => init::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Plot(args) => plot::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Synth(args) => synth::run(args),
     }
