@@ -97,6 +97,8 @@ export class TrainingTab {
     this.stopRequested = false;
     /** @type {Promise<void> | null} */
     this.loopPromise = null;
+    /** Whether the user has been told that the loss curve's steps are not being stored. */
+    this.metricsUnsaved = false;
   }
 
   /** The fine-tuning options on the form (the training benchmark uses them too). @returns {TrainOptions} */
@@ -455,11 +457,21 @@ export class TrainingTab {
     const record = { ...m };
     delete record.epochDone;
     this.metrics.push(record);
-    store.metrics.put(record).catch(() => {});
+    store.metrics.put(record).then(() => { this.metricsUnsaved = false; }, (e) => this.metricsNotSaved(e, m.step));
     this.chart.setData(this.metrics);
     this.render();
     this.deps.events.emit('step', { step: m.step, loss: m.loss, epochDone: m.epochDone });
     return m;
+  }
+
+  /**
+   * A step's metrics could not be stored (storage full): said once, until a later one is stored again.
+   * @param {any} e @param {number} step
+   */
+  metricsNotSaved(e, step) {
+    if (this.metricsUnsaved) return;
+    this.metricsUnsaved = true;
+    this.deps.notify({ level: 'warn', id: 'metrics-save', title: 'The loss curve could not be saved', text: `${e.message} From step ${step} on, the curve is kept on this page only; training goes on.` });
   }
 
   async pause() {

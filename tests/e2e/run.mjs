@@ -411,9 +411,7 @@ async function storageFullScenario(page, url, notes) {
 async function refusedEditAndSnapshot(page, url, origin, notes) {
   await loadTinyModel(page);
   await page.click('#tab-btn-train');
-  const files = BCCD_NAMES.flatMap((n) => [path.join(BCCD, 'JPEGImages', `${n}.jpg`), path.join(BCCD, 'Annotations', `${n}.xml`)]);
-  await page.setInputFiles('#dataset-file', files);
-  await until(page, () => cdetrApp.state.dataset.images.length === 4, null, 60_000, 'the BCCD import beside coffee.png');
+  await importBccd(page, 4); // beside coffee.png
   await quickTraining(page, { maxSize: 160, maxSteps: 1, snapshotEvery: 1 });
   await page.click('#train-start');
   await until(page, () => cdetrApp.state.training.status === 'paused' && cdetrApp.state.training.snapshotStep === 1, null, 120_000, 'one step, its snapshot saved');
@@ -443,6 +441,8 @@ async function refusedEditAndSnapshot(page, url, origin, notes) {
   await error(/training snapshot of step 2 could not be saved/, 'the snapshot-not-saved message');
   const training = await page.evaluate(() => ({ status: cdetrApp.state.training.status, step: cdetrApp.state.training.step, snap: cdetrApp.state.training.snapshotStep }));
   assert(training.step === 2 && training.snap === 1, `after the refused snapshot: ${JSON.stringify(training)}`);
+  const warned = (await visibleMessages(page, 'warn')).find((m) => /loss curve could not be saved/.test(m));
+  assert(warned, `no word that the step's loss was not stored: ${(await visibleMessages(page)).join(' | ')}`);
   await drawBox();
   await error(/boxes could not be saved/, 'the boxes-not-saved message').catch(async (e) => {
     await shot(page, 'r-debug', notes);
@@ -468,7 +468,7 @@ async function refusedEditAndSnapshot(page, url, origin, notes) {
   await openApp(page, url);
   const again = { coffee: await coffeeBoxes(), snap: await page.evaluate(() => cdetrApp.state.training.snapshotStep) };
   assert(again.coffee === 1 && again.snap === 2, `with room again, after a reload: ${JSON.stringify(again)}`);
-  notes.push(`quota cut to the usage (${usage} bytes), 31 s wait: “${msgs.map((m) => m.slice(0, 140)).join('” / “')}”; reload with the storage full: ${stored.images} images, snapshot of step ${stored.snap}, coffee.png ${storedCoffee} boxes; with room: box redrawn and Start → after a reload ${again.coffee} box, snapshot of step ${again.snap}`);
+  notes.push(`quota cut to the usage (${usage} bytes), 31 s wait: “${[...msgs, warned].map((m) => m.slice(0, 140)).join('” / “')}”; reload with the storage full: ${stored.images} images, snapshot of step ${stored.snap}, coffee.png ${storedCoffee} boxes; with room: box redrawn and Start → after a reload ${again.coffee} box, snapshot of step ${again.snap}`);
 }
 
 /** q: the WebGPU device is lost for real (DevTools' Browser.crashGpuProcess kills the GPU process, so wgpu's
@@ -549,10 +549,11 @@ async function hubScenario(url, notes) {
 }
 
 /** Picks the three shipped BCCD images with their VOC XML in the dataset panel and waits for the import. */
-async function importBccd(page) {
+/** Imports the three BCCD images with their VOC XML; `total` images are in the dataset after it. */
+async function importBccd(page, total = 3) {
   const files = BCCD_NAMES.flatMap((n) => [path.join(BCCD, 'JPEGImages', `${n}.jpg`), path.join(BCCD, 'Annotations', `${n}.xml`)]);
   await page.setInputFiles('#dataset-file', files);
-  await until(page, () => cdetrApp.state.dataset.images.length === 3, null, 60_000, 'the BCCD import');
+  await until(page, (n) => cdetrApp.state.dataset.images.length === n, total, 60_000, 'the BCCD import');
 }
 
 /** Small, quick fine-tuning settings: one image per step, no augmentation, no automatic validation. */
