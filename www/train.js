@@ -457,7 +457,7 @@ export class TrainingTab {
     const record = { ...m };
     delete record.epochDone;
     this.metrics.push(record);
-    store.metrics.put(record).then(() => { this.metricsUnsaved = false; }, (e) => this.metricsNotSaved(e, m.step));
+    store.metrics.put(record).then(() => { this.metricsUnsaved = false; }, (e) => this.metricsNotSaved(e, T.step));
     this.chart.setData(this.metrics);
     this.render();
     this.deps.events.emit('step', { step: m.step, loss: m.loss, epochDone: m.epochDone });
