@@ -18,7 +18,7 @@ NAMES = {
     "csq-t": ("CSQ-T (λ_q only)", "CSQ-T (lambda_q only)"),
     "csq-c": ("CSQ-C (content f)", "CSQ-C (content f)"),
     "csq-i": ("CSQ-I (c_q ⊙ p_s)", "CSQ-I (c_q * p_s)"),
-    "no-offset": ("CSQ, no box offset", "CSQ, no box offset"),
+    "no-offset": ("CSQ, no box offset", "CSQ without box offset"),
 }
 # An AP this low is what a model that has not learnt yet scores by chance on these images.
 NOISE_AP = 0.01
