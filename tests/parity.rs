@@ -54,9 +54,19 @@ fn check_trace(fx: &str, model: &ConditionalDetr, label: &str) -> Trace {
     });
     let prepared = InferenceModel::new(model.clone());
     assert!(prepared.uses_cpu_kernels(), "{label}: the CPU device should use the packed backbone");
-    check_trace_of(fx, &format!("{label} (CPU kernels)"), |px, mask, trace| {
+    let trace = check_trace_of(fx, &format!("{label} (CPU kernels)"), |px, mask, trace| {
         prepared.forward_traced(px, mask, options, trace);
-    })
+    });
+    // Without attention maps every attention, the decoder's cross-attention too, runs through the CPU
+    // attention kernel.
+    let refs = fixture_tensors_of(fx);
+    let (pixel_values, mask) = inputs(&refs, &Device::flex());
+    let plain = prepared.forward(pixel_values, &mask, ForwardOptions { aux: false, attention_maps: false });
+    let read = |t: &Tensor<3>| t.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    for (name, t) in [("outputs.logits", &plain.last.logits), ("outputs.pred_boxes", &plain.last.pred_boxes)] {
+        assert_close_abs(&format!("{label} (CPU attention): {name}"), &read(t), &refs[name].values, TOL);
+    }
+    trace
 }
 
 fn check_trace_of(fx: &str, label: &str, forward: impl Fn(Tensor<4>, &PixelMask, &mut Trace)) -> Trace {

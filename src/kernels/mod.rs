@@ -1,5 +1,6 @@
-//! CPU kernels for the inference path of the backbone, in plain Rust over `f32` slices: the same code serves
-//! the native CLI (several threads) and the browser's WebAssembly CPU fallback (one thread, SIMD128).
+//! CPU kernels for the inference path of the backbone and of the transformer's attention, in plain Rust over
+//! `f32` slices: the same code serves the native CLI (several threads) and the browser's WebAssembly CPU
+//! fallback (one thread, SIMD128).
 //!
 //! Feature maps are channels-last ([`FeatureMap`], `[B, H, W, C]`), so a 1×1 convolution is one matrix
 //! product over the pixels with no copy, a k×k convolution gathers contiguous channel runs into a small
@@ -7,8 +8,10 @@
 //! it is still in cache ([`Epilogue`]). Matrix products use the `gemm` crate (AVX2/AVX-512 natively,
 //! simd128 on wasm); 3×3 stride-1 convolutions use Winograd's F(4×4, 3×3) minimal filtering
 //! (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016), which needs 4× fewer
-//! multiplications than the direct sum.
+//! multiplications than the direct sum. Attention ([`attention`]) reads its heads through strides from the
+//! projections' rows, with a vectorised exponential in the softmax.
 
+pub mod attention;
 pub mod conv;
 pub mod gemm;
 pub mod pool;

@@ -5,6 +5,10 @@
 //! (paper §3.3) and this module only attends and applies `out_proj`. In cross-attention the per-head query
 //! and key are the concatenation `[c_h, p_h]` of a content and a spatial part, so the q/k head dimension
 //! (2d/M) differs from the value head dimension (d/M); the scale is `1/sqrt(q/k head dim)` either way.
+//!
+//! Inference on the CPU device attends through [`crate::kernels::attention`] (heads read in place from the
+//! projections' rows); WebGPU uses Burn's fused attention, and training and attention maps the explicit
+//! softmax below.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -12,7 +16,11 @@ use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Device, Tensor};
+use burn::tensor::{Bool, Device, Tensor, TensorData};
+
+use crate::kernels;
+use crate::kernels::attention::{AttentionInput, AttentionShape};
+use crate::model::cpu_backbone::host_values;
 
 /// Added to the scores of padding keys: far below any real score, yet finite on every backend.
 const MASKED_SCORE: f32 = -1.0e9;
@@ -77,10 +85,16 @@ fn attend(
     want_probs: bool,
 ) -> Attended {
     let HeadMixing { heads, dropout, out_proj } = mixing;
+    let device = q.device();
+    // Inference without inspection on the CPU: the attention kernel over the projections' rows, the
+    // same function as below.
+    if !want_probs && device == Device::flex() && !device.is_autodiff() {
+        return Attended { output: out_proj.forward(cpu_attention([q, k, v], key_padding, heads)), probs: None };
+    }
     let (q, k, v) = (split_heads(q, heads), split_heads(k, heads), split_heads(v, heads));
-    // Inference without inspection: Burn's fused attention (flash-style tiling on long sequences),
-    // the same function as below.
-    if !want_probs && !q.device().is_autodiff() && !dropout_active(dropout, &q) {
+    // Inference without inspection elsewhere: Burn's fused attention (flash-style tiling on long
+    // sequences), the same function as below.
+    if !want_probs && !device.is_autodiff() && !dropout_active(dropout, &q) {
         let [b, h, lq, _] = q.dims();
         let lk = k.dims()[2];
         let mask = key_padding.map(|m| m.clone().expand([b, h, lq, lk]));
@@ -91,6 +105,23 @@ fn attend(
     let probs = attention_probs(q, k, key_padding);
     let context = dropout.forward(probs.clone()).matmul(v);
     Attended { output: out_proj.forward(merge_heads(context)), probs: want_probs.then_some(probs) }
+}
+
+/// [`kernels::attention::attention`] on tensors of the CPU device (which reads back synchronously).
+///
+/// # Shapes
+/// - q: `[B, Lq, H·dk]`, k: `[B, Lk, H·dk]`, v: `[B, Lk, H·dv]`, key_padding: `[B, 1, 1, Lk]`
+/// - output: `[B, Lq, H·dv]`
+fn cpu_attention([q, k, v]: [Tensor<3>; 3], key_padding: Option<&Tensor<4, Bool>>, heads: usize) -> Tensor<3> {
+    let device = q.device();
+    let ([batch, q_len, q_row], [_, k_len, _], [_, _, v_row]) = (q.dims(), k.dims(), v.dims());
+    let shape = AttentionShape { batch, heads, q_len, k_len, qk_dim: q_row / heads, v_dim: v_row / heads };
+    let padding = key_padding.map(|m| m.clone().into_data().to_vec::<bool>().expect("a bool mask reads as bools"));
+    let (q, k, v) = (host_values(q), host_values(k), host_values(v));
+    let input = AttentionInput { q: &q, k: &k, v: &v, key_padding: padding.as_deref() };
+    let mut out = vec![0.0; batch * q_len * v_row];
+    kernels::attention::attention(input, shape, &mut out);
+    Tensor::from_data(TensorData::new(out, [batch, q_len, v_row]), &device)
 }
 
 /// Attention with its own projections (HF `DetrAttention`): the encoder's self-attention and DETR's decoder

@@ -1,7 +1,8 @@
 //! A model prepared for inference. On Burn's CPU (Flex) device the backbone runs through the packed CPU
 //! kernels ([`CpuBackbone`]: channels-last, batch norms folded, Winograd 3×3 convolutions); on WebGPU, and
 //! on an autodiff device, everything runs through Burn as in [`ConditionalDetr::forward`]. The transformer and
-//! the heads are Burn's in both cases, so the two paths differ only in how the ResNet is computed.
+//! the heads are Burn's in both cases (only their attention has a CPU kernel, chosen in
+//! [`super::attention`] by the device), so the two paths differ only in how the ResNet is computed.
 //!
 //! The packing reads the weights once; build a new [`InferenceModel`] whenever the weights change.
 
