@@ -22,9 +22,12 @@ if ! command -v wasm-opt >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get 
   echo "installing binaryen (wasm-opt) from Debian's packages (once)…"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen >/dev/null; } || true
 fi
+# CDETR_WASM_NAMES=1 keeps the function names (for CPU profiles, e.g. scripts/bench-web/profile-cpu.mjs).
+names=${CDETR_WASM_NAMES:-0}
 if command -v wasm-opt >/dev/null; then
   echo "optimising with $(wasm-opt --version)…"
-  wasm-opt -O2 --strip-debug --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  if [ "$names" = 1 ]; then strip=-g; else strip=--strip-debug; fi
+  wasm-opt -O2 "$strip" --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
     "$wasm" -o "$CARGO_TARGET_DIR/cdetr.opt.wasm"
   wasm="$CARGO_TARGET_DIR/cdetr.opt.wasm"
@@ -34,7 +37,9 @@ fi
 
 mkdir -p pkg
 rm -f pkg/cdetr.js pkg/cdetr_bg.wasm pkg/cdetr.wasm
-wasm-bindgen --target web --no-typescript --out-name cdetr --out-dir pkg "$wasm"
+keep=()
+if [ "$names" = 1 ]; then keep=(--keep-debug); fi
+wasm-bindgen --target web --no-typescript "${keep[@]}" --out-name cdetr --out-dir pkg "$wasm"
 # Precompressed siblings for `cdetr serve` (sent when the browser accepts the encoding).
 rm -f pkg/cdetr.js.gz pkg/cdetr_bg.wasm.gz pkg/cdetr.js.br pkg/cdetr_bg.wasm.br
 gzip -9 -k -f pkg/cdetr_bg.wasm pkg/cdetr.js

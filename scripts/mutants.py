@@ -266,6 +266,14 @@ MUTANTS = [
      "src/cli/serve.rs", [("std::fs::canonicalize(sibling).is_ok_and(|real| !real.starts_with(base))",
                            "std::fs::canonicalize(sibling).is_ok_and(|real| real.as_os_str().is_empty())")],
      "cli", "serve_refuses_traversal_hidden_files_and_symlink_escapes"),
+    ("cpu-attention-attends-padding",
+     "the CPU attention kernel gives padding keys their real score",
+     "src/kernels/attention.rs", [("*s = MASKED_SCORE;", "*s += 0.0;")],
+     "parity", "post_processing_matches_reference"),
+    ("cpu-attention-unscaled",
+     "the CPU attention kernel leaves out the 1/sqrt(dk) scale",
+     "src/kernels/attention.rs", [("let scale = (qk_dim as f32).powf(-0.5);", "let scale = 1.0f32;")],
+     "parity", "hf_safetensors_matches_every_stage"),
 ]
 
 

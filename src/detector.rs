@@ -128,7 +128,7 @@ pub struct DetectOptions {
     pub longest_edge: Option<u32>,
     /// Keep the cross-attention maps of this frame ([`attention_maps`]).
     pub attention: bool,
-    /// Time each backbone stage and the transformer (synchronising after each: a little slower).
+    /// Time each backbone stage, the encoder and the decoder (synchronising after each: a little slower).
     pub profile: bool,
 }
 
@@ -170,8 +170,8 @@ pub struct DetectResult {
     pub preprocess_ms: f64,
     pub network_ms: f64,
     pub postprocess_ms: f64,
-    /// With `profile`: milliseconds per part of the network (`stem`, `layer1` … `layer4`,
-    /// `transformer + heads`).
+    /// With `profile`: milliseconds per part of the network (`stem`, `layer1` … `layer4`, `encoder`,
+    /// `decoder + heads`).
     pub profile: Option<Vec<PartTime>>,
 }
 

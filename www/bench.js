@@ -1,6 +1,7 @@
 // @ts-check
 // Benchmark mode: per-frame latency and FPS on one fixed image at a chosen input size, where the time
-// goes (one profiled frame: each backbone stage and the transformer), and training steps per second.
+// goes (one profiled frame: each backbone stage, the encoder, the decoder with the heads), and training
+// steps per second.
 // Results are shown in the table and exposed as `cdetrApp.bench` ({detect, train}).
 // `?bench` runs the detection benchmark once a model is ready (`&frames=N&size=S` override the
 // selects, `&warmup=W` the 2 warm-up frames, `&trainSteps=K` also runs the training benchmark,

@@ -20,7 +20,7 @@
  * @property {number} [topK] detections kept, best first
  * @property {number} [shortestEdge] resize rule of the model: shortest edge, longest ≤ 1333/800 of it
  * @property {boolean} [attention] keep the last decoder layer's attention for `attention` requests
- * @property {boolean} [profile] time each backbone stage and the transformer
+ * @property {boolean} [profile] time each backbone stage, the encoder and the decoder
  */
 
 /**

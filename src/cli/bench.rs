@@ -1,8 +1,8 @@
 //! `cdetr bench`: times the R50 forward pass (random weights) on the CPU.
 //!
-//! Reports the median over several runs after warm-up, for the whole forward, for each backbone stage and
-//! for the transformer with its heads (each part synchronised after it, as the page's profile does), so the
-//! split between the ResNet and the transformer is visible. Compare with
+//! Reports the median over several runs after warm-up, for the whole forward, for each backbone stage, for
+//! the encoder and for the decoder with the heads (each part synchronised after it, as the page's profile
+//! does), so the split between the ResNet and the transformer is visible. Compare with
 //! `scripts/bench_pytorch.py` (HF transformers on the same input and machine).
 
 use std::time::Instant;
@@ -53,6 +53,8 @@ struct Report {
     transformer_and_heads_median_s: f64,
     /// Median time of each backbone stage.
     backbone_stages_s: Vec<(String, f64)>,
+    /// Median time of the encoder and of the decoder with the heads.
+    transformer_parts_s: Vec<(String, f64)>,
     threads: usize,
 }
 
@@ -101,9 +103,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let profiles = (0..args.runs).map(|_| profile()).collect::<Result<Vec<_>, _>>()?;
     let f = median(forward.clone());
     let part_median = |i: usize| median(profiles.iter().map(|p| p[i].ms / 1e3).collect());
-    let n = profiles[0].len();
-    let breakdown: Vec<(String, f64)> = (0..n - 1).map(|i| (profiles[0][i].name.to_string(), part_median(i))).collect();
-    let b = median(profiles.iter().map(|p| p[..n - 1].iter().map(|t| t.ms / 1e3).sum()).collect());
+    let sum_median = |parts: std::ops::Range<usize>| {
+        median(profiles.iter().map(|p| p[parts.clone()].iter().map(|t| t.ms / 1e3).sum()).collect())
+    };
+    // The stem and the four stages, then the encoder and the decoder with the heads.
+    let (n, backbone_parts) = (profiles[0].len(), 5);
+    let named = |i: usize| (profiles[0][i].name.to_string(), part_median(i));
+    let breakdown: Vec<(String, f64)> = (0..backbone_parts).map(named).collect();
+    let transformer_parts: Vec<(String, f64)> = (backbone_parts..n).map(named).collect();
+    let b = sum_median(0..backbone_parts);
     let report = Report {
         backend: "burn flex (CPU)",
         width: w,
@@ -112,7 +120,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         forward_median_s: f,
         forward_all_s: forward,
         backbone_median_s: b,
-        transformer_and_heads_median_s: part_median(n - 1),
+        transformer_and_heads_median_s: sum_median(backbone_parts..n),
+        transformer_parts_s: transformer_parts.clone(),
         backbone_stages_s: breakdown.clone(),
         threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     };
@@ -126,6 +135,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
         let parts: Vec<String> = breakdown.iter().map(|(n, t)| format!("{n} {t:.3} s")).collect();
         println!("backbone stages: {}", parts.join(", "));
+        let parts: Vec<String> = transformer_parts.iter().map(|(n, t)| format!("{n} {t:.3} s")).collect();
+        println!("transformer: {}", parts.join(", "));
     }
     Ok(())
 }

@@ -180,13 +180,7 @@ pub fn exp(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
-    let clamped = if x < -87.0 {
-        -87.0
-    } else if x > 88.0 {
-        88.0
-    } else {
-        x
-    };
+    let clamped = x.clamp(-87.0, 88.0);
     let shifted = clamped * core::f32::consts::LOG2_E + ROUND;
     let k = shifted - ROUND;
     let r = clamped - k * LN2_HI - k * LN2_LO;

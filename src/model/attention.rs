@@ -116,7 +116,8 @@ fn cpu_attention([q, k, v]: [Tensor<3>; 3], key_padding: Option<&Tensor<4, Bool>
     let device = q.device();
     let ([batch, q_len, q_row], [_, k_len, _], [_, _, v_row]) = (q.dims(), k.dims(), v.dims());
     let shape = AttentionShape { batch, heads, q_len, k_len, qk_dim: q_row / heads, v_dim: v_row / heads };
-    let padding = key_padding.map(|m| m.clone().into_data().to_vec::<bool>().expect("a bool mask reads as bools"));
+    let padding =
+        key_padding.map(|m| m.clone().into_data().try_into_vec::<bool>().expect("a bool mask reads as bools"));
     let (q, k, v) = (host_values(q), host_values(k), host_values(v));
     let input = AttentionInput { q: &q, k: &k, v: &v, key_padding: padding.as_deref() };
     let mut out = vec![0.0; batch * q_len * v_row];

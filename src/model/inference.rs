@@ -81,7 +81,7 @@ impl InferenceModel {
         self.model.forward_from_backbone(features, mask, options, Some(trace))
     }
 
-    /// As [`InferenceModel::forward`], timing each backbone stage and the transformer with its heads. The
+    /// As [`InferenceModel::forward`], timing each backbone stage, the encoder and the decoder with the heads. The
     /// device is synchronised (an asynchronous read-back, so this also works on WebGPU) after each part, so
     /// the parts add up to the whole; `now` is a clock in milliseconds (the platform's: `Instant` natively,
     /// `performance.now()` in the browser).
@@ -95,7 +95,7 @@ impl InferenceModel {
         options: ForwardOptions,
         now: &dyn Fn() -> f64,
     ) -> Result<(DetrOutput, Vec<PartTime>), ExecutionError> {
-        let mut parts = Vec::with_capacity(6);
+        let mut parts = Vec::with_capacity(7);
         let mut start = now();
         let mut lap = |name: &'static str, parts: &mut Vec<PartTime>| {
             let t = now();
@@ -127,9 +127,12 @@ impl InferenceModel {
                 x
             }
         };
-        let output = self.model.forward_from_backbone(vec![features], mask, options, None);
+        let encoded = self.model.encode(vec![features], mask, None);
+        sync(&encoded.memory).await?;
+        lap("encoder", &mut parts);
+        let output = self.model.decode(encoded, options, None);
         sync(&output.last.pred_boxes).await?;
-        lap("transformer + heads", &mut parts);
+        lap("decoder + heads", &mut parts);
         Ok((output, parts))
     }
 }
@@ -139,7 +142,7 @@ const STAGES: [&str; 4] = ["layer1", "layer2", "layer3", "layer4"];
 /// Time spent in one part of the forward pass ([`InferenceModel::forward_profiled`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PartTime {
-    /// `stem`, `layer1` … `layer4`, `transformer + heads`.
+    /// `stem`, `layer1` … `layer4`, `encoder` (with the input projection), `decoder + heads`.
     pub name: &'static str,
     pub ms: f64,
 }

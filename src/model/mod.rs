@@ -30,7 +30,7 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::activation::sigmoid;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Bool, Device, Tensor};
 
 use crate::config::ConditionalDetrConfig;
 use backbone::{ResNet, ResNetConfig};
@@ -108,6 +108,19 @@ pub struct HeadOutput {
 #[derive(Debug, Clone)]
 pub struct AttentionOutput {
     pub maps: CrossAttentionMaps,
+    pub feature_height: usize,
+    pub feature_width: usize,
+}
+
+/// The encoder's output and what the decoder needs with it ([`ConditionalDetr::encode`]).
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// `[B, H·W, d]`
+    pub memory: Tensor<3>,
+    /// The position embedding of the feature cells, `[B, H·W, d]`.
+    pub pos: Tensor<3>,
+    /// `[B, 1, 1, H·W]`, true on padding cells; `None` when nothing is padded.
+    pub key_padding: Option<Tensor<4, Bool>>,
     pub feature_height: usize,
     pub feature_width: usize,
 }
@@ -258,6 +271,16 @@ impl ConditionalDetr {
         options: ForwardOptions,
         mut trace: Option<&mut Trace>,
     ) -> DetrOutput {
+        let encoded = self.encode(features, mask, trace.as_deref_mut());
+        self.decode(encoded, options, trace)
+    }
+
+    /// The first half of [`forward_from_backbone`](Self::forward_from_backbone): the input projection, the
+    /// position encoding and the encoder.
+    ///
+    /// # Shapes
+    /// - features: the stage outputs `[B, C_i, H_i, W_i]`, mask: `[B, H, W]` of the input
+    pub fn encode(&self, features: Vec<Tensor<4>>, mask: &PixelMask, mut trace: Option<&mut Trace>) -> Encoded {
         let m = &self.model;
         let d = m.decoder.d_model();
         let device = features.last().expect("the backbone has four stages").device();
@@ -282,10 +305,19 @@ impl ConditionalDetr {
         // Without padding (one image, or equal sizes) there is nothing to mask.
         let key_padding = feature_mask.data.contains(&0).then(|| feature_mask.key_padding(&device));
         let memory = m.encoder.forward(source, pos.clone(), key_padding.as_ref(), trace.as_deref_mut());
-        if let Some(t) = trace.as_deref_mut() {
+        if let Some(t) = trace {
             t.record("encoder.last_hidden_state", &memory);
         }
+        Encoded { memory, pos, key_padding, feature_height: h, feature_width: w }
+    }
 
+    /// The second half of [`forward_from_backbone`](Self::forward_from_backbone): the decoder and the heads.
+    pub fn decode(&self, encoded: Encoded, options: ForwardOptions, mut trace: Option<&mut Trace>) -> DetrOutput {
+        let m = &self.model;
+        let d = m.decoder.d_model();
+        let Encoded { memory, pos, key_padding, feature_height: h, feature_width: w } = encoded;
+        let device = memory.device();
+        let b = memory.dims()[0];
         let nq = self.num_queries();
         let query_pos = m.query_position_embeddings.weight.val().reshape([1, nq, d]).repeat_dim(0, b);
         let ctx = DecoderContext { memory, pos, query_pos, key_padding: key_padding.as_ref() };

@@ -347,7 +347,7 @@ async function benchScenario(page, url, notes) {
   const d = done.detect;
   assert(d && d.frames === 5 && d.fps > 0 && d.meanMs > 0 && d.perFrameMs.length === 5, 'no detection benchmark result');
   const parts = (d.profile || []).map((p) => p.name).join(', ');
-  assert(parts === 'stem, layer1, layer2, layer3, layer4, transformer + heads' && d.profile.every((p) => p.ms >= 0), `the profile has parts [${parts}]`);
+  assert(parts === 'stem, layer1, layer2, layer3, layer4, encoder, decoder + heads' && d.profile.every((p) => p.ms >= 0), `the profile has parts [${parts}]`);
   notes.push(`profile: ${d.profile.map((p) => `${p.name} ${p.ms.toFixed(0)} ms`).join(' · ')}`);
   notes.push(`detection (${d.backend}, input ${d.input}, ${d.image}): mean ${d.meanMs.toFixed(0)} ms, median ${d.medianMs.toFixed(0)} ms, p90 ${d.p90Ms.toFixed(0)} ms, ${d.fps.toFixed(2)} FPS (pre ${d.preMs.toFixed(1)} · net ${d.netMs.toFixed(0)} · post ${d.postMs.toFixed(1)} ms)`);
   const t = done.train;
