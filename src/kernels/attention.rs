@@ -3,13 +3,14 @@
 //! `[B, Lq, H·dv]`. Each head is a strided view into those rows, so splitting and merging heads copies
 //! nothing; the two products per head are `gemm` calls (the key transposed through its strides), and the
 //! softmax in between uses a vectorisable exponential ([`exp`]), as the scalar `expf` of WebAssembly's libm
-//! is 4–5× slower. Same function as `model::attention`'s Burn path (official `models/attention.py`), for
+//! is 5–6× slower in V8. Same function as `model::attention`'s Burn path (official `models/attention.py`), for
 //! inference on the CPU device; padding keys get the same finite score as there.
 
 use super::for_each_row_block;
 
-/// Added to the scores of padding keys (as `model::attention` does): far below any real score.
-const MASKED_SCORE: f32 = -1.0e9;
+/// Added to the scores of padding keys, here and in `model::attention`'s Burn path: far below any real
+/// score, yet finite on every backend.
+pub const MASKED_SCORE: f32 = -1.0e9;
 
 /// Query rows per block: one block's scores (`ROWS × Lk`) stay in cache between the two products.
 const ROWS: usize = 64;
@@ -171,8 +172,8 @@ fn softmax_in_place(row: &mut [f32]) {
     }
 }
 
-/// `eˣ` for `x ≤ 88`, within 3·10⁻⁷ (relative) of `f32::exp` (0 below `-87.3`, where `f32::exp` is subnormal), in
-/// straight-line arithmetic that vectorises: `eˣ = 2ᵏ · eʳ` with `k = round(x / ln 2)` and `eʳ` a degree-6
+/// `eˣ` for `x ≤ 88`, within 3·10⁻⁷ (relative) of `f32::exp` (0 below `-87.3`, where `f32::exp` is
+/// subnormal), in straight-line arithmetic that vectorises: `eˣ = 2ᵏ · eʳ` with `k = round(x / ln 2)` and `eʳ` a degree-6
 /// Taylor polynomial on `|r| ≤ ln 2 / 2`.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {

@@ -19,11 +19,8 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 
 use crate::kernels;
-use crate::kernels::attention::{AttentionInput, AttentionShape};
+use crate::kernels::attention::{AttentionInput, AttentionShape, MASKED_SCORE};
 use crate::model::cpu_backbone::host_values;
-
-/// Added to the scores of padding keys: far below any real score, yet finite on every backend.
-const MASKED_SCORE: f32 = -1.0e9;
 
 /// A linear layer with Xavier-uniform weights, as the official transformer initialises its projections.
 pub(crate) fn xavier_linear(d_input: usize, d_output: usize, device: &Device) -> Linear {
