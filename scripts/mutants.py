@@ -26,7 +26,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
-# (name, what the planted bug breaks, file, [(text, replacement), ...], test binary, test name); an edit of
+# (name, what the planted bug breaks, file, [(text, replacement), ...], test binary ("lib": the crate's unit
+# tests), test name); an edit of
 # three items (file, text, replacement) is made in that other file.
 MUTANTS = [
     ("resume-restarts-epoch-order",
@@ -274,6 +275,18 @@ MUTANTS = [
      "the CPU attention kernel leaves out the 1/sqrt(dk) scale",
      "src/kernels/attention.rs", [("let scale = (qk_dim as f32).powf(-0.5);", "let scale = 1.0f32;")],
      "parity", "hf_safetensors_matches_every_stage"),
+    ("dropout-keeps-p",
+     "the CPU dropout keeps elements with probability p instead of 1 - p",
+     "src/model/dropout.rs", [("let threshold = (keep * 4_294_967_296.0) as u64;", "let threshold = (prob * 4_294_967_296.0) as u64;")],
+     "lib", "model::dropout::tests::keeps_one_minus_p_of_the_elements_scaled"),
+    ("dropout-unscaled",
+     "the CPU dropout does not scale the kept elements by 1/(1 - p)",
+     "src/model/dropout.rs", [("let scale = (1.0 / keep) as f32;", "let scale = 1.0f32;")],
+     "lib", "model::dropout::tests::on_the_cpu_it_scales_kept_elements_follows_the_device_seed_and_passes_gradients"),
+    ("pointwise-drops-bias",
+     "a 1x1 convolution in CPU training (a matrix product) leaves out the folded batch-norm shift",
+     "src/model/backbone.rs", [("matmul(x.reshape([b, c_in, h * w])) + bias.reshape([1, c_out, 1]);", "matmul(x.reshape([b, c_in, h * w]));")],
+     "lib", "model::backbone::tests::training_1x1_convolutions_as_matrix_products_match_conv2d"),
 ]
 
 
@@ -287,13 +300,21 @@ def e2e(scenario, log, rebuild):
     return "passed" if rc == 0 else "failed"
 
 
+def where_of(binary, test):
+    """Where a guarding test lives, as the report names it."""
+    if binary == "e2e":
+        return f"e2e scenario {test}"
+    return f"unit test {test}" if binary == "lib" else f"tests/{binary}.rs::{test}"
+
+
 def run_test(binary, name, log, rebuild=True):
     return e2e(name, log, rebuild) if binary == "e2e" else cargo_test(binary, name, log)
 
 
 def cargo_test(binary, name, log):
     env = dict(os.environ, CARGO_TARGET_DIR=str(ROOT / "target/mutants"))
-    cmd = ["cargo", "test", "--locked", "--test", binary, "--", "--exact", name]
+    target = ["--lib"] if binary == "lib" else ["--test", binary]
+    cmd = ["cargo", "test", "--locked", *target, "--", "--exact", name]
     with open(log, "w") as out:
         try:
             rc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=900).returncode
@@ -335,8 +356,7 @@ def main():
         chosen = [m for m in chosen if m[0] in names]
     if args.list:
         for name, what, file, _, binary, test in chosen:
-            where = f"e2e scenario {test}" if binary == "e2e" else f"tests/{binary}.rs::{test}"
-            print(f"{name:34} {where}\n{'':34} {what} ({file})")
+            print(f"{name:34} {where_of(binary, test)}\n{'':34} {what} ({file})")
         return 0
 
     logs = ROOT / "target/mutants/logs"
@@ -350,10 +370,10 @@ def main():
     for binary, test in sorted({(m[4], m[5]) for m in chosen}):
         got = run_test(binary, test, logs / f"baseline-{binary}-{test}.log", not built)
         built |= binary == "e2e"
-        print(f"baseline tests/{binary}.rs::{test}: {got}", flush=True)
+        print(f"baseline {where_of(binary, test)}: {got}", flush=True)
         if got != "passed":
             ok = False
-            rows.append(("(unchanged source)", f"{binary}::{test}", got, "must pass"))
+            rows.append(("(unchanged source)", where_of(binary, test), got, "must pass"))
     if not ok:
         print("a named test does not pass on the unchanged source; no mutant was run", file=sys.stderr)
         return 1
@@ -376,11 +396,10 @@ def main():
         ok &= caught
         print(f"{name}: {'caught' if caught else 'NOT CAUGHT (' + got + ')'} by {binary}::{test} "
               f"({time.time() - started:.0f} s)", flush=True)
-        rows.append((name, f"{binary}::{test}", "caught" if caught else f"NOT CAUGHT ({got})", what))
+        rows.append((name, where_of(binary, test), "caught" if caught else f"NOT CAUGHT ({got})", what))
 
     table = ["| planted bug | test | result | what it breaks |", "|---|---|---|---|"]
-    where = lambda t: f"e2e scenario {t[5:]}" if t.startswith("e2e::") else f"tests/{t.replace('::', '.rs::', 1)}"
-    table += [f"| `{n}` | `{where(t)}` | {r} | {w} |" for n, t, r, w in rows]
+    table += [f"| `{n}` | `{t}` | {r} | {w} |" for n, t, r, w in rows]
     report = "\n".join(table) + "\n"
     (ROOT / "target/mutants/report.md").write_text(report)
     print("\n" + report)

@@ -21,6 +21,7 @@ use burn::tensor::{Bool, Device, Tensor, TensorData};
 use crate::kernels;
 use crate::kernels::attention::{AttentionInput, AttentionShape, MASKED_SCORE};
 use crate::model::cpu_backbone::host_values;
+use crate::model::dropout;
 
 /// A linear layer with Xavier-uniform weights, as the official transformer initialises its projections.
 pub(crate) fn xavier_linear(d_input: usize, d_output: usize, device: &Device) -> Linear {
@@ -100,7 +101,7 @@ fn attend(
         return Attended { output: out_proj.forward(merge_heads(context)), probs: None };
     }
     let probs = attention_probs(q, k, key_padding);
-    let context = dropout.forward(probs.clone()).matmul(v);
+    let context = dropout::forward(dropout, probs.clone()).matmul(v);
     Attended { output: out_proj.forward(merge_heads(context)), probs: want_probs.then_some(probs) }
 }
 

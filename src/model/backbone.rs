@@ -66,7 +66,8 @@ impl FrozenBatchNorm2d {
 /// weights and a bias, `conv(x, W · scale) + shift`. Same function, but the activations are touched once
 /// instead of three times; gradients still reach `W`. A strided 1×1 convolution (the `downsample` of a
 /// stage's first block) keeps every `stride`-th pixel first and runs unstrided: the same sums, but Flex
-/// computes unstrided 1×1 convolutions as one matrix product instead of going through im2col.
+/// computes unstrided 1×1 convolutions as one matrix product instead of going through im2col. Training on
+/// the CPU computes them as [`pointwise`] matrix products.
 ///
 /// # Shapes
 /// - x: `[B, C_in, H, W]` → `[B, C_out, H', W']`
@@ -74,12 +75,30 @@ pub fn conv_bn(conv: &Conv2d, bn: &FrozenBatchNorm2d, x: Tensor<4>) -> Tensor<4>
     let (weight, shift) = fold_batch_norm(conv, bn);
     let padding = explicit_padding(conv);
     let [_, _, kh, kw] = conv.weight.dims();
-    if [kh, kw] == [1, 1] && padding == [0, 0] && conv.stride != [1, 1] {
+    if [kh, kw] == [1, 1] && padding == [0, 0] && conv.groups == 1 {
         let [sh, sw] = conv.stride;
-        let x = x.slice(s![.., .., ..;sh as isize, ..;sw as isize]);
-        return conv2d(x, weight, Some(shift), ConvOptions::new([1, 1], [0, 0], conv.dilation, conv.groups));
+        let x = if conv.stride == [1, 1] { x } else { x.slice(s![.., .., ..;sh as isize, ..;sw as isize]) };
+        let device = x.device();
+        if device.is_autodiff() && device.inner() == Device::flex() {
+            return pointwise(x, weight, shift);
+        }
+        return conv2d(x, weight, Some(shift), ConvOptions::new([1, 1], [0, 0], conv.dilation, 1));
     }
     conv2d(x, weight, Some(shift), ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups))
+}
+
+/// A 1×1 convolution as a matrix product over the channels, `W · x[b] + bias` per image. The same function
+/// as `conv2d`, for training on the CPU: Burn derives a convolution's weight gradient as another
+/// convolution with the batch and channel axes swapped, which for a 1×1 kernel is one matrix-vector
+/// product per input channel; through the matrix product the gradient is one `dy · xᵀ`.
+///
+/// # Shapes
+/// - x: `[B, C_in, H, W]`, weight: `[C_out, C_in, 1, 1]`, bias: `[C_out]` → `[B, C_out, H, W]`
+pub fn pointwise(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
+    let [b, c_in, h, w] = x.dims();
+    let [c_out, _, _, _] = weight.dims();
+    let y = weight.reshape([1, c_out, c_in]).matmul(x.reshape([b, c_in, h * w])) + bias.reshape([1, c_out, 1]);
+    y.reshape([b, c_out, h, w])
 }
 
 /// The weights and bias of `bn(conv(·))` as one convolution: `(W · scale, shift)`, per output channel.
@@ -302,6 +321,37 @@ impl ResNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::{Distribution, TensorData, Tolerance};
+
+    /// Values and gradients (input, weight, bias) of `conv_bn` on the autodiff CPU device, where 1×1
+    /// convolutions are matrix products, against Burn's `conv2d` of the same folded weights.
+    #[test]
+    fn training_1x1_convolutions_as_matrix_products_match_conv2d() {
+        let device = Device::flex().autodiff();
+        for stride in [1, 2] {
+            let conv = conv([6, 5], 1, stride, 0, 1, &device);
+            let mut bn = FrozenBatchNorm2dConfig::new(5).init(&device);
+            bn.weight = Param::from_tensor(Tensor::random([5], Distribution::Uniform(0.5, 1.5), &device));
+            bn.bias = Param::from_tensor(Tensor::random([5], Distribution::Uniform(-1.0, 1.0), &device));
+            let x = Tensor::<4>::random([2, 6, 7, 9], Distribution::Uniform(-1.0, 1.0), &device).require_grad();
+            let upstream = Tensor::<4>::random(
+                [2, 5, 7usize.div_ceil(stride), 9usize.div_ceil(stride)],
+                Distribution::Uniform(-1.0, 1.0),
+                &device,
+            );
+            let ours = conv_bn(&conv, &bn, x.clone());
+            let grads = (ours.clone() * upstream.clone()).sum().backward();
+            let (weight, shift) = fold_batch_norm(&conv, &bn);
+            let options = ConvOptions::new([stride, stride], [0, 0], [1, 1], 1);
+            let reference = conv2d(x.clone(), weight, Some(shift), options);
+            let reference_grads = (reference.clone() * upstream).sum().backward();
+            let close = |a: TensorData, b: TensorData| a.assert_approx_eq::<f32>(&b, Tolerance::absolute(1e-5));
+            close(ours.into_data(), reference.into_data());
+            close(x.grad(&grads).unwrap().into_data(), x.grad(&reference_grads).unwrap().into_data());
+            let w = &conv.weight;
+            close(w.grad(&grads).unwrap().into_data(), w.grad(&reference_grads).unwrap().into_data());
+        }
+    }
 
     #[test]
     fn dc5_dilates_the_last_stage_instead_of_striding() {

@@ -20,6 +20,7 @@
 pub mod attention;
 pub mod backbone;
 pub mod cpu_backbone;
+pub mod dropout;
 pub mod inference;
 pub mod mask;
 pub mod nested_tensor;

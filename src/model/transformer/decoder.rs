@@ -28,6 +28,7 @@ use crate::model::Trace;
 use crate::model::attention::{
     ConditionalAttention, ConditionalAttentionConfig, attention_probs, split_heads, xavier_linear,
 };
+use crate::model::dropout;
 use crate::model::position_encoding::query_sine_embedding;
 
 /// How a decoder layer forms its spatial query `p_q` (paper §3.3; the variants are the rows of the
@@ -203,7 +204,7 @@ impl DecoderLayer {
         let k = self.sa_kcontent_proj.forward(tgt.clone()) + self.sa_kpos_proj.forward(ctx.query_pos.clone());
         let v = self.sa_v_proj.forward(tgt.clone());
         let attended = self.self_attn.forward(q, k, v, None, false).output;
-        let tgt = self.self_attn_layer_norm.forward(tgt + self.dropout.forward(attended));
+        let tgt = self.self_attn_layer_norm.forward(tgt + dropout::forward(&self.dropout, attended));
 
         // Cross-attention with the conditional spatial query.
         let q_content = self.ca_qcontent_proj.forward(tgt.clone());
@@ -230,11 +231,11 @@ impl DecoderLayer {
             content: Some(partial_probs(q_content, k_content, heads, ctx.key_padding)),
             combined: attended.probs.clone().expect("probabilities were asked for"),
         });
-        let tgt = self.encoder_attn_layer_norm.forward(tgt + self.dropout.forward(attended.output));
+        let tgt = self.encoder_attn_layer_norm.forward(tgt + dropout::forward(&self.dropout, attended.output));
 
         // Feed-forward.
-        let hidden = self.activation_dropout.forward(relu(self.fc1.forward(tgt.clone())));
-        let out = self.dropout.forward(self.fc2.forward(hidden));
+        let hidden = dropout::forward(&self.activation_dropout, relu(self.fc1.forward(tgt.clone())));
+        let out = dropout::forward(&self.dropout, self.fc2.forward(hidden));
         (self.final_layer_norm.forward(tgt + out), maps)
     }
 }

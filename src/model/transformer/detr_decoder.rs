@@ -21,6 +21,7 @@ use burn::tensor::activation::relu;
 use super::{CrossAttentionMaps, DecoderContext, DecoderOutput, DropoutRates};
 use crate::model::Trace;
 use crate::model::attention::{DetrAttention, DetrAttentionConfig, xavier_linear};
+use crate::model::dropout;
 
 /// DETR decoder layer (HF `DetrDecoderLayer`; official `TransformerDecoderLayer.forward_post`).
 #[derive(Module, Debug)]
@@ -71,15 +72,15 @@ impl DetrDecoderLayer {
     pub fn forward(&self, tgt: Tensor<3>, ctx: &DecoderContext<'_>, want_maps: bool) -> (Tensor<3>, Option<Tensor<4>>) {
         let with_query = tgt.clone() + ctx.query_pos.clone();
         let attended = self.self_attn.forward_qkv(with_query.clone(), with_query, tgt.clone(), None, false).output;
-        let tgt = self.self_attn_layer_norm.forward(tgt + self.dropout.forward(attended));
+        let tgt = self.self_attn_layer_norm.forward(tgt + dropout::forward(&self.dropout, attended));
 
         let query = tgt.clone() + ctx.query_pos.clone();
         let key = ctx.memory.clone() + ctx.pos.clone();
         let attended = self.encoder_attn.forward_qkv(query, key, ctx.memory.clone(), ctx.key_padding, want_maps);
-        let tgt = self.encoder_attn_layer_norm.forward(tgt + self.dropout.forward(attended.output));
+        let tgt = self.encoder_attn_layer_norm.forward(tgt + dropout::forward(&self.dropout, attended.output));
 
-        let hidden = self.activation_dropout.forward(relu(self.fc1.forward(tgt.clone())));
-        let out = self.dropout.forward(self.fc2.forward(hidden));
+        let hidden = dropout::forward(&self.activation_dropout, relu(self.fc1.forward(tgt.clone())));
+        let out = dropout::forward(&self.dropout, self.fc2.forward(hidden));
         (self.final_layer_norm.forward(tgt + out), attended.probs)
     }
 }

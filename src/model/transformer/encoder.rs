@@ -11,6 +11,7 @@ use burn::tensor::{Bool, Device, Tensor};
 use super::DropoutRates;
 use crate::model::Trace;
 use crate::model::attention::{DetrAttention, DetrAttentionConfig, xavier_linear};
+use crate::model::dropout;
 
 /// Post-norm encoder layer.
 #[derive(Module, Debug)]
@@ -53,9 +54,9 @@ impl EncoderLayer {
     /// - x, pos: `[B, L, d]`, key_padding: `[B, 1, 1, L]` → `[B, L, d]`
     pub fn forward(&self, x: Tensor<3>, pos: Tensor<3>, key_padding: Option<&Tensor<4, Bool>>) -> Tensor<3> {
         let attended = self.self_attn.forward(x.clone(), pos, key_padding);
-        let x = self.self_attn_layer_norm.forward(x + self.dropout.forward(attended));
-        let hidden = self.activation_dropout.forward(relu(self.fc1.forward(x.clone())));
-        let out = self.dropout.forward(self.fc2.forward(hidden));
+        let x = self.self_attn_layer_norm.forward(x + dropout::forward(&self.dropout, attended));
+        let hidden = dropout::forward(&self.activation_dropout, relu(self.fc1.forward(x.clone())));
+        let out = dropout::forward(&self.dropout, self.fc2.forward(hidden));
         self.final_layer_norm.forward(x + out)
     }
 }
