@@ -8,8 +8,10 @@
 // With --train, times fine-tuning steps instead, as the page's training benchmark does (four generated 320×240
 // shapes images, max size 512, batch 1, dropout 0.1): the backbone trained from layer2 (the default), then
 // the fast mode, and prints both medians and their ratio; --profile then samples the timed steps of each.
+// --no-augment trains both without augmentation, so both steps see the same size (the fast mode caches the
+// largest training size; with augmentation the default step draws smaller ones on average).
 //
-//   node scripts/bench-web/profile-cpu.mjs --weights target/bench/r50 [--frames 5] [--pkg pkg] [--profile] [--train [--steps 3]]
+//   node scripts/bench-web/profile-cpu.mjs --weights target/bench/r50 [--frames 5] [--pkg pkg] [--profile] [--train [--steps 3] [--no-augment]]
 
 import fs from 'node:fs';
 import inspector from 'node:inspector/promises';
@@ -22,6 +24,7 @@ const FRAMES = +arg('frames', '5');
 const PROFILE = process.argv.includes('--profile');
 const TRAIN = process.argv.includes('--train');
 const STEPS = +arg('steps', '3');
+const AUGMENT = !process.argv.includes('--no-augment');
 const [WIDTH, HEIGHT] = [640, 480];
 
 /** A fixed pseudo-random frame (its content does not change the work done). */
@@ -86,7 +89,7 @@ const selfTimeLines = (cpu) => selfTimes(cpu, 25).map((f) => `${f.ms.toFixed(0).
 
 /** One warm-up and STEPS timed fine-tuning steps (profiled with --profile). */
 async function trainSteps(fastMode) {
-  const options = { lr: 1e-4, lrBackbone: 1e-5, batchSize: 1, maxSize: 512, augment: true, freezeBackbone: false, fastMode, fastScales: 1, dropout: 0.1, seed: 0 };
+  const options = { lr: 1e-4, lrBackbone: 1e-5, batchSize: 1, maxSize: 512, augment: AUGMENT, freezeBackbone: false, fastMode, fastScales: 1, dropout: 0.1, seed: 0 };
   engine.startTraining(shapes(), options, undefined);
   await engine.trainStep();
   const session = await startProfile();
@@ -124,7 +127,7 @@ let result;
 if (TRAIN) {
   const full = await trainSteps(false);
   const fast = await trainSteps(true);
-  result = { node: process.version, steps: STEPS, maxSize: 512, batchSize: 1, defaultStep: full, fastStep: fast, fastSpeedup: full.medianMs / fast.medianMs };
+  result = { node: process.version, steps: STEPS, maxSize: 512, batchSize: 1, augment: AUGMENT, defaultStep: full, fastStep: fast, fastSpeedup: full.medianMs / fast.medianMs };
 } else {
   result = { node: process.version, ...(await detectFrames()) };
 }

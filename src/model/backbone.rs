@@ -323,7 +323,7 @@ mod tests {
     use super::*;
     use burn::tensor::{Distribution, TensorData, Tolerance};
 
-    /// Values and gradients (input, weight, bias) of `conv_bn` on the autodiff CPU device, where 1×1
+    /// Values and gradients (input, weight) of `conv_bn` on the autodiff CPU device, where 1×1
     /// convolutions are matrix products, against Burn's `conv2d` of the same folded weights.
     #[test]
     fn training_1x1_convolutions_as_matrix_products_match_conv2d() {
